@@ -1,0 +1,259 @@
+"""The `cairn` command: a thin shell over `cairn.service`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cairn.errors import CairnError
+
+app = typer.Typer(
+    help="Cairn runs data pipelines made of Python and SQL block files.\n\n"
+    "Blocks are files in pipelines/<name>/; Cairn infers which block depends on which "
+    "from the names they define and read.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+ProjectOption = Annotated[
+    Path | None,
+    typer.Option("--project", "-p", help="Project folder (default: the nearest folder upwards "
+                 "holding cairn.yaml).", show_default=False),
+]
+
+
+def _project(path: Path | None) -> Any:
+    from cairn.project.config import find_project
+
+    return find_project(path)
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    # An explicit file: while a run routes sys.stdout to blocks, the display must not be.
+    return Console(file=sys.stderr if stderr else sys.stdout, highlight=False)
+
+
+def _parse_variables(pairs: list[str]) -> dict[str, Any]:
+    import yaml
+
+    from cairn.errors import Problem
+
+    variables: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CairnError(Problem("bad-variable", f"--var expects KEY=VALUE, got {pair!r}"))
+        variables[key.strip()] = yaml.safe_load(value) if value else ""
+    return variables
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
+) -> None:
+    """Create a project with an example pipeline (`cairn run example` runs it)."""
+    import shutil
+
+    from cairn.errors import Problem
+
+    template = Path(__file__).parent / "example"
+    if directory.exists() and any(directory.iterdir()):
+        raise CairnError(Problem("not-empty", f"{directory} exists and is not empty",
+                                 hint="choose a new folder name"))
+    shutil.copytree(template, directory, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(".cairn", "__pycache__", "output"))
+    _console().print(f"Created a Cairn project in [bold]{directory}[/]. Next:\n"
+                     f"  cd {directory}\n  cairn run example")
+
+
+@app.command()
+def run(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name (a folder in pipelines/).")],
+    var: Annotated[list[str], typer.Option("--var", help="Run variable KEY=VALUE "
+                   "(repeatable; VALUE is read as YAML, so 3 is a number).")] = [],  # noqa: B006
+    block: Annotated[list[str], typer.Option("--block", "-b", help="Run only this block "
+                     "(repeatable); others' latest outputs are used.")] = [],  # noqa: B006
+    downstream: Annotated[bool, typer.Option(help="With --block: also run what depends "
+                          "on it.")] = False,
+    upstream: Annotated[bool, typer.Option(help="With --block: also run what it depends "
+                        "on.")] = False,
+    resume: Annotated[str | None, typer.Option(
+        help="Finish an interrupted or failed run without re-running its successful blocks: "
+        "RUN id, or 'latest'.", flag_value="latest", show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not echo block logs.")] = False,
+    project: ProjectOption = None,
+) -> None:
+    """Run a pipeline's blocks in dependency order, with live progress and logs."""
+    from cairn import service
+    from cairn.cli_display import ProgressDisplay, styled, summary_table
+
+    found = _project(project)
+    variables = _parse_variables(var)
+    pipeline_model, graph = service.checked_plan(found, pipeline, variables)
+    if resume is not None and (block or var):
+        from cairn.errors import Problem
+
+        raise CairnError(Problem("bad-options", "--resume reruns a run as it was; it cannot "
+                                 "be combined with --block or --var"))
+    total = len(service.select_blocks(pipeline_model, graph, block, downstream, upstream))
+    console = _console()
+    with ProgressDisplay(console, total, show_logs=not quiet) as display:
+        result = service.run_pipeline(found, pipeline, display, variables, block, downstream,
+                                      upstream, resume)
+    console.print(summary_table(display, [b for b in graph.order if b in result.blocks]))
+    verb = "resumed run" if result.resumed else "run"
+    console.print(f"{verb} [bold]{result.run_id}[/] {styled(result.status)}")
+    if result.status != "success":
+        console.print(f"[dim]logs: cairn logs {result.run_id} · resume: cairn run {pipeline} "
+                      f"--resume {result.run_id}[/]")
+        raise typer.Exit(1)
+
+
+@app.command()
+def graph(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name.")],
+    format: Annotated[str, typer.Option("--format", "-f",
+                      help="text, json, mermaid or dot.")] = "text",
+    project: ProjectOption = None,
+) -> None:
+    """Show the pipeline's blocks and the inferred dependencies between them."""
+    from cairn import service
+    from cairn.errors import Problem
+    from cairn.graph.render import FORMATS, render
+
+    if format not in FORMATS:
+        raise CairnError(Problem("bad-format", f"unknown format {format!r}",
+                                 hint="use one of " + ", ".join(FORMATS)))
+    pipeline_model, graph_model = service.plan(_project(project), pipeline)
+    print(render(graph_model, pipeline_model.blocks, format))
+    if graph_model.problems and format != "json":
+        _print_problems(graph_model.problems)
+    if graph_model.problems:
+        raise typer.Exit(2)
+
+
+@app.command()
+def runs(
+    pipeline: Annotated[str | None, typer.Argument(help="Only this pipeline's runs.")] = None,
+    limit: Annotated[int, typer.Option(help="How many runs to list.")] = 20,
+    project: ProjectOption = None,
+) -> None:
+    """List recent runs, newest first."""
+    import json
+
+    from rich.table import Table
+
+    from cairn import service
+    from cairn.cli_display import styled
+
+    metadata = service.open_metadata(_project(project))
+    try:
+        records = metadata.list_runs(pipeline, limit)
+        table = Table(title="Runs", title_justify="left")
+        for column in ("run", "pipeline", "status", "started (UTC)", "duration", "blocks"):
+            table.add_column(column)
+        for record in records:
+            blocks = metadata.block_runs(record.id)
+            latest = {b.block: b.status for b in blocks}
+            ok = sum(1 for s in latest.values() if s == "success")
+            table.add_row(record.id, record.pipeline, styled(record.status),
+                          record.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                          f"{record.duration_s:.2f}s" if record.duration_s is not None else "",
+                          f"{ok}/{len(json.loads(record.blocks))} ok")
+    finally:
+        metadata.close()
+    _console().print(table if records else "no runs yet")
+
+
+@app.command()
+def logs(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")],
+    block: Annotated[str | None, typer.Argument(help="Only this block's logs.")] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Print the logs (stdout, stderr, logging) and errors of a run's blocks."""
+    from cairn import service
+    from cairn.errors import Problem
+    from cairn.ids import BlockName, RunId
+
+    found = _project(project)
+    metadata = service.open_metadata(found)
+    try:
+        record = metadata.find_run(run_id)
+        attempts = metadata.block_runs(record.id)
+    finally:
+        metadata.close()
+    names = list(dict.fromkeys(a.block for a in attempts))
+    if block is not None and block not in names:
+        raise CairnError(Problem("unknown-block", f"run {record.id} has no block {block!r}",
+                                 hint="blocks in this run: " + ", ".join(names)))
+    store = service.variable_store(found)
+    console = _console()
+    for name in [block] if block else names:
+        last = [a for a in attempts if a.block == name][-1]
+        console.rule(f"{name} · {last.status}")
+        path = store.log_path(RunId(record.id), BlockName(name))
+        if path.exists():
+            sys.stdout.write(path.read_text(encoding="utf-8"))
+            sys.stdout.flush()
+        if last.error:
+            console.print(f"[red]{last.error}[/]", markup=False)
+
+
+@app.command()
+def show(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name.")],
+    block: Annotated[str, typer.Argument(help="Block whose output to print.")],
+    run_id: Annotated[str | None, typer.Option("--run", help="Output of this run instead of "
+                      "the latest successful one.")] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+    limit: Annotated[int, typer.Option(help="Rows to print.")] = 20,
+    project: ProjectOption = None,
+) -> None:
+    """Print a block's output: DataFrames as a table, CSV or JSON; other values as text."""
+    import json
+
+    from cairn import service
+    from cairn.cli_display import to_pandas, value_table
+    from cairn.errors import Problem
+    from cairn.runtime.values import table_kind
+
+    if format not in ("table", "csv", "json"):
+        raise CairnError(Problem("bad-format", f"unknown format {format!r}",
+                                 hint="use table, csv or json"))
+    values = service.read_output(_project(project), pipeline, block, run_id)
+    console = _console()
+    for name, value in values.items():
+        kind = table_kind(value)
+        if format == "table":
+            console.print(value_table(value, limit, name))
+        elif kind is not None:
+            frame = to_pandas(value, kind).head(limit)
+            text = frame.to_csv(index=False) if format == "csv" else frame.to_json(
+                orient="records", date_format="iso")
+            sys.stdout.write(text.rstrip("\n") + "\n")
+        else:
+            sys.stdout.write((json.dumps(value, default=repr) if format == "json"
+                              else str(value)) + "\n")
+
+
+def _print_problems(problems: list[Any]) -> None:
+    from rich.markup import escape
+
+    console = _console(stderr=True)
+    for problem in problems:
+        console.print(f"[red]error:[/] {escape(problem.describe())}")
+
+
+def main() -> None:
+    try:
+        app()
+    except CairnError as error:
+        _print_problems(error.problems)
+        sys.exit(2)

@@ -1,0 +1,147 @@
+"""How the CLI shows runs and data: live progress, logs, summary tables."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cairn.ids import BlockName
+from cairn.runtime.runner import Outcome
+
+STATUS_STYLE = {
+    "success": "green",
+    "failed": "red",
+    "upstream_failed": "yellow",
+    "interrupted": "magenta",
+    "running": "cyan",
+}
+MARK = {"success": "✓", "failed": "✗", "upstream_failed": "↷"}
+
+
+def human_bytes(size: int | None) -> str:
+    if size is None:
+        return ""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(size)
+
+
+def styled(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+class ProgressDisplay:
+    """A progress bar with each block's log lines and results printed above it as they come."""
+
+    def __init__(self, console: Console, total: int, show_logs: bool = True) -> None:
+        self.console = console
+        self.show_logs = show_logs
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.progress.add_task("running", total=total)
+        self.running: list[BlockName] = []
+        self.outcomes: dict[BlockName, Outcome] = {}
+        self.attempts: dict[BlockName, int] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> ProgressDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def _describe(self) -> None:
+        names = ", ".join(self.running[:4]) + (" …" if len(self.running) > 4 else "")
+        self.progress.update(self.task, description=f"running {names}" if names else "running")
+
+    def block_started(self, block: BlockName, attempt: int) -> None:
+        with self._lock:
+            self.attempts[block] = attempt
+            if attempt > 1:
+                self.console.print(f"[yellow]↻ {block}: retry, attempt {attempt}[/]")
+            self.running.append(block)
+            self._describe()
+
+    def block_output(self, block: BlockName, stream: str, line: str) -> None:
+        if self.show_logs:
+            style = "red" if stream == "stderr" else "dim"
+            self.console.print(f"[{style}]{escape(block)} │[/] {escape(line)}", highlight=False)
+
+    def block_finished(self, block: BlockName, outcome: Outcome) -> None:
+        with self._lock:
+            if block in self.running:
+                self.running.remove(block)
+            self.outcomes[block] = outcome
+            if outcome.status != "failed" or outcome.attempt == 0:
+                self.progress.advance(self.task)
+            self._describe()
+            mark = MARK.get(outcome.status, "•")
+            line = f"{mark} {escape(block)} {styled(outcome.status)}"
+            if outcome.attempt:
+                line += f" [dim]{outcome.duration_s:.2f}s[/]"
+            self.console.print(line)
+            if outcome.failure and outcome.status == "failed":
+                self.console.print(f"[red]{escape(outcome.failure.describe())}[/]",
+                                   highlight=False)
+
+
+def summary_table(display: ProgressDisplay, order: Sequence[BlockName]) -> Table:
+    table = Table(title="Run summary", title_justify="left")
+    for column, justify in (("block", "left"), ("status", "left"), ("attempts", "right"),
+                            ("duration", "right"), ("rows", "right"), ("output", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for block in order:
+        outcome = display.outcomes.get(block)
+        if outcome is None:
+            table.add_row(block, styled("success"), "", "", "", "done before resume")
+            continue
+        table.add_row(
+            block,
+            styled(outcome.status),
+            str(outcome.attempt or ""),
+            f"{outcome.duration_s:.2f}s" if outcome.attempt else "",
+            "" if outcome.rows_out is None else f"{outcome.rows_out:,}",
+            human_bytes(outcome.output_bytes) if outcome.stored else "",
+        )
+    return table
+
+
+def value_table(value: Any, limit: int, title: str) -> Table | str:
+    """A rich table for a DataFrame-like value; a repr for anything else."""
+    from cairn.runtime.values import table_kind
+
+    kind = table_kind(value)
+    if kind is None:
+        return repr(value)
+    frame = to_pandas(value, kind)
+    table = Table(title=f"{title} ({len(frame):,} rows × {len(frame.columns)} columns)",
+                  title_justify="left")
+    for column, dtype in frame.dtypes.items():
+        table.add_column(f"{column}\n[dim]{dtype}[/]")
+    for row in frame.head(limit).itertuples(index=False):
+        table.add_row(*(escape(str(cell)) for cell in row))
+    return table
+
+
+def to_pandas(value: Any, kind: str | None) -> Any:
+    if kind == "polars":
+        return value.to_pandas()
+    if kind == "arrow":
+        return value.to_pandas()
+    return value

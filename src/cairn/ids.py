@@ -1,0 +1,9 @@
+"""Typed identifiers for the names that are easy to mix up."""
+
+from __future__ import annotations
+
+from typing import NewType
+
+BlockName = NewType("BlockName", str)
+VariableName = NewType("VariableName", str)
+RunId = NewType("RunId", str)

@@ -1,0 +1,88 @@
+"""The project: found by its `cairn.yaml`, holding settings and the pipelines folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cairn.errors import CairnError, Problem, closest
+from cairn.project.yaml_file import validate
+
+PROJECT_FILE = "cairn.yaml"
+STATE_DIR = ".cairn"
+
+
+class ProjectSettings(BaseModel):
+    """What `cairn.yaml` may hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "cairn-project"
+    metadata_db: str | None = Field(
+        default=None, description="SQLAlchemy URL; SQLite in .cairn/ by default"
+    )
+    warehouse: str = Field(default=f"{STATE_DIR}/warehouse.duckdb", description="DuckDB file")
+    max_parallel: int = Field(default=4, ge=1, le=256)
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    settings: ProjectSettings
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def pipelines_dir(self) -> Path:
+        return self.root / "pipelines"
+
+    @property
+    def metadata_url(self) -> str:
+        return self.settings.metadata_db or f"sqlite:///{self.state_dir / 'cairn.db'}"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.root / self.settings.warehouse
+
+    def pipeline_names(self) -> list[str]:
+        if not self.pipelines_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.pipelines_dir.iterdir() if p.is_dir()
+                      and not p.name.startswith((".", "_")))
+
+    def pipeline_dir(self, name: str) -> Path:
+        folder = self.pipelines_dir / name
+        if not folder.is_dir() or name.startswith((".", "_")):
+            raise CairnError(
+                Problem(
+                    "unknown-pipeline",
+                    f"no pipeline named {name!r} in {self.pipelines_dir}",
+                    hint=closest(name, self.pipeline_names()),
+                )
+            )
+        return folder
+
+
+def find_project(explicit: Path | None = None, start: Path | None = None) -> Project:
+    """The project at `explicit`, or the nearest folder upwards holding `cairn.yaml`."""
+    if explicit is not None:
+        candidates = [explicit.resolve()]
+    else:
+        here = (start or Path.cwd()).resolve()
+        candidates = [here, *here.parents]
+    for folder in candidates:
+        settings_file = folder / PROJECT_FILE
+        if settings_file.is_file():
+            return Project(folder, validate(ProjectSettings, settings_file))
+    where = str(explicit) if explicit else f"{candidates[0]} or any folder above it"
+    raise CairnError(
+        Problem(
+            "no-project",
+            f"no {PROJECT_FILE} found in {where}",
+            hint="run inside a project, pass --project DIR, or create one with `cairn init DIR`",
+        )
+    )

@@ -1,0 +1,76 @@
+"""Route print output and logging of each block to that block, even with blocks in threads.
+
+While a run is going, `sys.stdout`, `sys.stderr` and a root logging handler send what a
+thread writes to the sink of the block that thread runs; other threads write as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+LineSink = Callable[[str, str], None]  # (stream, text)
+_current = threading.local()
+
+
+class _RoutedStream:
+    def __init__(self, stream_name: str, fallback: TextIO) -> None:
+        self.stream_name = stream_name
+        self.fallback = fallback
+
+    def write(self, text: str) -> int:
+        sink: LineSink | None = getattr(_current, "sink", None)
+        if sink is None:
+            return self.fallback.write(text)
+        sink(self.stream_name, text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.fallback.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.fallback, name)
+
+
+class _RoutedLogHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        sink: LineSink | None = getattr(_current, "sink", None)
+        if sink is not None:
+            sink("log", self.format(record) + "\n")
+
+
+@contextmanager
+def routed_output() -> Iterator[None]:
+    """Install the routing for the duration of a run."""
+    handler = _RoutedLogHandler(level=logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    old_out, old_err = sys.stdout, sys.stderr
+    root.addHandler(handler)
+    root.setLevel(min(old_level, logging.INFO) if old_level else logging.INFO)
+    sys.stdout = _RoutedStream("stdout", old_out)  # type: ignore[assignment]
+    sys.stderr = _RoutedStream("stderr", old_err)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = old_out, old_err
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+@contextmanager
+def block_output(sink: LineSink) -> Iterator[None]:
+    """Send this thread's output to `sink` while the block runs."""
+    _current.sink = sink
+    try:
+        yield
+    finally:
+        _current.sink = None

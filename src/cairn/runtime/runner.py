@@ -1,0 +1,313 @@
+"""Run a pipeline's blocks in dependency order, independent ones side by side.
+
+Blocks run in threads of this process (starting a process per block would cost more than
+most blocks take). The main thread alone decides what runs next and writes the history;
+a worker thread runs one attempt of one block and hands back its outcome.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import queue
+import resource
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from graphlib import TopologicalSorter
+from typing import Any, Protocol
+
+from cairn.blocks.spec import BlockSpec
+from cairn.errors import BlockError
+from cairn.graph.build import Graph
+from cairn.ids import BlockName, RunId
+from cairn.project.pipeline import Pipeline
+from cairn.runtime.capture import block_output
+from cairn.runtime.context import RunContext
+from cairn.runtime.failure import Failure, describe_failure
+from cairn.runtime.values import StoredOutput, TableRef
+from cairn.runtime.variable_store import StoredOutputs, VariableStore
+from cairn.runtime.warehouse import Warehouse
+from cairn.store.metadata import MetadataStore
+
+FAILED = ("failed", "upstream_failed")
+
+
+class RunObserver(Protocol):
+    """Told what happens during a run, to show it (CLI progress, the notebook)."""
+
+    def block_started(self, block: BlockName, attempt: int) -> None: ...
+    def block_output(self, block: BlockName, stream: str, line: str) -> None: ...
+    def block_finished(self, block: BlockName, outcome: Outcome) -> None: ...
+
+
+@dataclass
+class Outcome:
+    block: BlockName
+    attempt: int
+    status: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+    stored: list[StoredOutput] = field(default_factory=list)
+    failure: Failure | None = None
+    rows_out: int | None = None
+    peak_memory_bytes: int | None = None
+    duration_s: float = 0.0
+
+    @property
+    def output_bytes(self) -> int:
+        return sum(o.bytes for o in self.stored)
+
+
+@dataclass
+class _Attempt:
+    block: BlockName
+    number: int
+    block_run_id: int
+    deadline: float | None
+    thread: threading.Thread | None = None
+
+
+class _LogSink:
+    """Collects a block's output into whole lines for its log file and the observer."""
+
+    def __init__(self, path: Any, block: BlockName, attempt: int, observer: RunObserver) -> None:
+        self.block = block
+        self.observer = observer
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        if attempt > 1:
+            self.file.write(f"--- attempt {attempt} ---\n")
+        self.partial: dict[str, str] = {}
+
+    def __call__(self, stream: str, text: str) -> None:
+        pending = self.partial.get(stream, "") + text
+        *lines, self.partial[stream] = pending.split("\n")
+        for line in lines:
+            self._emit(stream, line)
+
+    def _emit(self, stream: str, line: str) -> None:
+        self.file.write(line + "\n" if stream == "stdout" else f"[{stream}] {line}\n")
+        self.observer.block_output(self.block, stream, line)
+
+    def close(self) -> None:
+        for stream, rest in self.partial.items():
+            if rest:
+                self._emit(stream, rest)
+        self.file.close()
+
+
+def _interrupt_thread(thread: threading.Thread) -> None:
+    """Raise TimeoutError inside a thread at its next Python instruction."""
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(TimeoutError)
+        )
+
+
+class Runner:
+    """One run of a set of blocks of one pipeline."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        graph: Graph,
+        metadata: MetadataStore,
+        store: VariableStore,
+        warehouse: Warehouse,
+        observer: RunObserver,
+        max_parallel: int,
+    ) -> None:
+        self.pipeline = pipeline
+        self.graph = graph
+        self.metadata = metadata
+        self.store = store
+        self.warehouse = warehouse
+        self.observer = observer
+        self.max_parallel = max_parallel
+        self.values: dict[BlockName, dict[str, Any] | StoredOutputs] = {}
+        self.status: dict[BlockName, str] = {}
+        self.results: queue.Queue[tuple[_Attempt, Outcome]] = queue.Queue()
+
+    # -- the main loop -------------------------------------------------------------------
+    def run(
+        self,
+        run_id: RunId,
+        selected: list[BlockName],
+        variables: Mapping[str, Any],
+        execution_date: datetime,
+        already_done: set[BlockName] = frozenset(),  # type: ignore[assignment]
+    ) -> dict[BlockName, str]:
+        """Run `selected` (skipping `already_done`); return each block's final status."""
+        self.run_id = run_id
+        self.variables = dict(variables)
+        self.execution_date = execution_date
+        chosen = set(selected)
+        position = {b: i for i, b in enumerate(self.graph.order)}
+        sorter = TopologicalSorter(
+            {b: [u for u in self.graph.upstream[b] if u in chosen] for b in selected}
+        )
+        sorter.prepare()
+        ready: deque[BlockName] = deque()
+        running: dict[BlockName, _Attempt] = {}
+        while sorter.is_active():
+            ready.extend(sorted(sorter.get_ready(), key=position.__getitem__))
+            while ready and len(running) < self.max_parallel:
+                block = ready.popleft()
+                if block in already_done:
+                    self.status[block] = "success"
+                    sorter.done(block)
+                elif failed := [u for u in self.graph.upstream[block] if self.status.get(u) in FAILED]:
+                    self._record_upstream_failed(block, failed)
+                    sorter.done(block)
+                else:
+                    running[block] = self._start(block, 1)
+            if not running:
+                continue
+            attempt, outcome = self._next_outcome(running)
+            del running[attempt.block]
+            self._finish(attempt, outcome)
+            retries = self.pipeline.block_settings[attempt.block].retries
+            if outcome.status == "failed" and attempt.number <= retries:
+                running[attempt.block] = self._start(attempt.block, attempt.number + 1)
+            else:
+                self.status[attempt.block] = outcome.status
+                sorter.done(attempt.block)
+        return self.status
+
+    def _record_upstream_failed(self, block: BlockName, failed: list[BlockName]) -> None:
+        self.status[block] = "upstream_failed"
+        message = f"not run: upstream block {', '.join(failed)} failed"
+        self.metadata.record_block(self.run_id, self.pipeline.name, block, "upstream_failed",
+                                   message)
+        self.observer.block_finished(block, Outcome(block, 0, "upstream_failed",
+                                                    failure=Failure(message, None, None, "")))
+
+    def _start(self, block: BlockName, number: int) -> _Attempt:
+        self._ensure_upstream_values(block)
+        settings = self.pipeline.block_settings[block]
+        delay = settings.retry_delay if number > 1 else 0.0
+        deadline = time.monotonic() + delay + settings.timeout if settings.timeout else None
+        block_run_id = self.metadata.start_block(self.run_id, self.pipeline.name, block, number)
+        attempt = _Attempt(block, number, block_run_id, deadline)
+        attempt.thread = threading.Thread(
+            target=self._work, args=(attempt, delay), name=f"cairn-{block}", daemon=True
+        )
+        self.observer.block_started(block, number)
+        attempt.thread.start()
+        return attempt
+
+    def _next_outcome(self, running: dict[BlockName, _Attempt]) -> tuple[_Attempt, Outcome]:
+        while True:
+            deadlines = [a.deadline for a in running.values() if a.deadline is not None]
+            wait = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            try:
+                attempt, outcome = self.results.get(timeout=wait)
+            except queue.Empty:
+                late = min((a for a in running.values() if a.deadline is not None),
+                           key=lambda a: a.deadline or 0.0)
+                assert late.thread is not None
+                _interrupt_thread(late.thread)
+                timeout = self.pipeline.block_settings[late.block].timeout
+                failure = Failure(f"timed out after {timeout:g} s", None, None, "")
+                return late, Outcome(late.block, late.number, "failed", failure=failure)
+            if running.get(attempt.block) is attempt:
+                return attempt, outcome
+            # else: the late result of an attempt that already timed out; ignore it
+
+    def _finish(self, attempt: _Attempt, outcome: Outcome) -> None:
+        if outcome.status == "success":
+            self.values[attempt.block] = outcome.outputs
+        self.metadata.finish_block(
+            attempt.block_run_id,
+            outcome.status,
+            rows_out=outcome.rows_out,
+            output_bytes=outcome.output_bytes,
+            peak_memory_bytes=outcome.peak_memory_bytes,
+            error=outcome.failure.describe() if outcome.failure else None,
+            outputs=[o.to_dict() for o in outcome.stored],
+        )
+        self.observer.block_finished(attempt.block, outcome)
+
+    # -- inputs --------------------------------------------------------------------------
+    def _ensure_upstream_values(self, block: BlockName) -> None:
+        """Find outputs of upstream blocks that did not run in this process (main thread)."""
+        for upstream in self.graph.upstream[block]:
+            if upstream in self.values:
+                continue
+            record = self.metadata.latest_success(self.pipeline.name, upstream, self.run_id)
+            record = record or self.metadata.latest_success(self.pipeline.name, upstream)
+            if record is not None:
+                stored = [StoredOutput(**o) for o in json.loads(record.outputs)]
+                self.values[upstream] = StoredOutputs(self.store, record.run_id, upstream, stored)
+
+    def _value(self, block: BlockName, name: str, for_sql: bool) -> Any:
+        outputs = self.values.get(block)
+        if outputs is None:
+            raise BlockError(
+                f"upstream block {block} has not run successfully yet, so {name!r} is missing",
+                detail="hint: run it first, or add --upstream to run this block's upstream too",
+            )
+        value = outputs.get(name) if isinstance(outputs, StoredOutputs) else outputs[name]
+        if isinstance(value, TableRef) and not for_sql:
+            return self.warehouse.read(value.name)
+        return value
+
+    def _inputs(self, spec: BlockSpec) -> dict[str, Any]:
+        for_sql = spec.language == "sql"
+        inputs: dict[str, Any] = {}
+        for name in spec.references:
+            source = self.graph.definitions.get(name)
+            if source is not None and source != spec.name:
+                inputs[name] = self._value(source, name, for_sql)
+            elif name in self.pipeline.blocks and name != spec.name:
+                outputs = self.values.get(BlockName(name))
+                names = outputs.names() if isinstance(outputs, StoredOutputs) else list(outputs or {})
+                inputs[name] = {n: self._value(BlockName(name), n, for_sql) for n in names}
+            elif name in self.variables:
+                inputs[name] = self.variables[name]
+        return inputs
+
+    # -- one attempt, in a worker thread ---------------------------------------------------
+    def _work(self, attempt: _Attempt, delay: float) -> None:
+        block = attempt.block
+        spec = self.pipeline.blocks[block]
+        sink = _LogSink(self.store.log_path(self.run_id, block), block, attempt.number,
+                        self.observer)
+        started = time.perf_counter()
+        try:
+            time.sleep(delay)
+            with block_output(sink):
+                outputs = self._execute(spec, attempt.number)
+                stored = self.store.save(self.run_id, block, outputs)
+            rows = [o.rows for o in stored if o.rows is not None]
+            if spec.language == "sql":
+                from cairn.blocks.sql_run import count_rows
+
+                rows = [count_rows(self.warehouse, block)]
+            outcome = Outcome(block, attempt.number, "success", outputs, stored,
+                              rows_out=sum(rows) if rows else None)
+        except (Exception, SystemExit) as error:
+            outcome = Outcome(block, attempt.number, "failed",
+                              failure=describe_failure(error, str(spec.file)))
+        finally:
+            sink.close()
+        outcome.duration_s = time.perf_counter() - started
+        outcome.peak_memory_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        self.results.put((attempt, outcome))
+
+    def _execute(self, spec: BlockSpec, attempt: int) -> dict[str, Any]:
+        inputs = self._inputs(spec)
+        if spec.language == "sql":
+            from cairn.blocks.sql_run import run_sql
+
+            materialize = (self.pipeline.block_settings[spec.name].materialize
+                           or spec.header.get("materialize", "table"))
+            return run_sql(spec, inputs, self.variables, self.warehouse, materialize)
+        from cairn.blocks.python_run import run_python
+
+        context = RunContext(self.run_id, self.pipeline.name, spec.name, self.execution_date,
+                             self.variables, attempt)
+        return run_python(spec, inputs, context)

@@ -1,0 +1,177 @@
+"""What a user can do with a project, as plain functions: the CLI and the server call these."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cairn.errors import CairnError, Problem, closest
+from cairn.graph.build import Graph, build_graph
+from cairn.ids import BlockName, RunId
+from cairn.project.config import Project
+from cairn.project.pipeline import Pipeline, load_pipeline
+from cairn.runtime.capture import routed_output
+from cairn.runtime.runner import RunObserver, Runner
+from cairn.runtime.values import StoredOutput, TableRef
+from cairn.runtime.variable_store import VariableStore
+from cairn.runtime.warehouse import Warehouse
+from cairn.store.metadata import MetadataStore
+
+
+def plan(project: Project, name: str, variables: Mapping[str, Any] | None = None,
+         ) -> tuple[Pipeline, Graph]:
+    """Load a pipeline and infer its graph; every problem found is in `graph.problems`."""
+    pipeline = load_pipeline(project, name, variables)
+    explicit = {b: s.upstream for b, s in pipeline.block_settings.items() if s.upstream}
+    graph = build_graph(list(pipeline.blocks.values()), explicit, pipeline.variables)
+    graph.problems[:0] = pipeline.problems
+    return pipeline, graph
+
+
+def checked_plan(project: Project, name: str, variables: Mapping[str, Any] | None = None,
+                 ) -> tuple[Pipeline, Graph]:
+    pipeline, graph = plan(project, name, variables)
+    if graph.problems:
+        raise CairnError(graph.problems)
+    return pipeline, graph
+
+
+def check_blocks(pipeline: Pipeline, names: Sequence[str]) -> list[BlockName]:
+    for name in names:
+        if name not in pipeline.blocks:
+            raise CairnError(
+                Problem("unknown-block", f"pipeline {pipeline.name} has no block {name!r}",
+                        hint=closest(name, pipeline.blocks))
+            )
+    return [BlockName(n) for n in names]
+
+
+def select_blocks(pipeline: Pipeline, graph: Graph, blocks: Sequence[str],
+                  downstream: bool = False, upstream: bool = False) -> list[BlockName]:
+    """The blocks a run covers, in display order."""
+    if not blocks:
+        return list(graph.order)
+    chosen = set(check_blocks(pipeline, blocks))
+    if downstream:
+        chosen |= graph.closure(chosen, "downstream")
+    if upstream:
+        chosen |= graph.closure(chosen, "upstream")
+    return [b for b in graph.order if b in chosen]
+
+
+def open_metadata(project: Project) -> MetadataStore:
+    store = MetadataStore(project.metadata_url)
+    store.mark_dead_runs()
+    return store
+
+
+def variable_store(project: Project) -> VariableStore:
+    return VariableStore(project.state_dir / "runs")
+
+
+def new_run_id() -> RunId:
+    return RunId(time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3))
+
+
+@dataclass
+class RunResult:
+    run_id: RunId
+    status: str
+    blocks: dict[BlockName, str]
+    resumed: bool
+
+
+def run_pipeline(
+    project: Project,
+    name: str,
+    observer: RunObserver,
+    variables: Mapping[str, Any] | None = None,
+    blocks: Sequence[str] = (),
+    downstream: bool = False,
+    upstream: bool = False,
+    resume: str | None = None,
+) -> RunResult:
+    """Run a pipeline (or some of its blocks), or resume an earlier run where it stopped."""
+    metadata = open_metadata(project)
+    warehouse = Warehouse(project.warehouse_path)
+    try:
+        if resume is not None:
+            record = (metadata.latest_run(name) if resume == "latest"
+                      else metadata.find_run(resume, name))
+            if record is None:
+                raise CairnError(Problem("unknown-run", f"pipeline {name} has no run to resume"))
+            if record.status == "success":
+                raise CairnError(Problem("nothing-to-resume",
+                                         f"run {record.id} already succeeded"))
+            if record.status == "running":
+                raise CairnError(Problem("run-in-progress", f"run {record.id} is still running",
+                                         hint="wait for it, or stop its process first"))
+            run_variables = json.loads(record.variables)
+            pipeline, graph = checked_plan(project, name, run_variables)
+            selected = [b for b in json.loads(record.blocks) if b in pipeline.blocks]
+            done = {BlockName(b) for b in selected
+                    if metadata.latest_success(name, b, record.id) is not None}
+            run_id, execution_date = RunId(record.id), record.execution_date
+            metadata.reopen_run(run_id)
+        else:
+            pipeline, graph = checked_plan(project, name, variables)
+            selected = select_blocks(pipeline, graph, blocks, downstream, upstream)
+            done = set()
+            run_id = new_run_id()
+            execution_date = datetime.now(UTC).replace(tzinfo=None)
+            metadata.create_run(run_id, name, selected, pipeline.variables, execution_date)
+
+        runner = Runner(pipeline, graph, metadata, variable_store(project), warehouse, observer,
+                        project.settings.max_parallel)
+        try:
+            with routed_output():
+                statuses = runner.run(run_id, [BlockName(b) for b in selected],
+                                      pipeline.variables, execution_date, done)
+        except KeyboardInterrupt:
+            metadata.finish_run(run_id, "interrupted", "stopped by the user (Ctrl-C)")
+            raise
+        failed = sorted(b for b, s in statuses.items() if s != "success")
+        status = "failed" if failed else "success"
+        metadata.finish_run(run_id, status, f"blocks not successful: {', '.join(failed)}"
+                            if failed else None)
+        return RunResult(run_id, status, statuses, resume is not None)
+    finally:
+        warehouse.close()
+        metadata.close()
+
+
+def read_output(project: Project, pipeline_name: str, block: str,
+                run_id: str | None = None) -> dict[str, Any]:
+    """A block's outputs from its latest successful run (or from the given run)."""
+    pipeline = load_pipeline(project, pipeline_name)
+    check_blocks(pipeline, [block])
+    metadata = open_metadata(project)
+    try:
+        if run_id:
+            run_id = metadata.find_run(run_id, pipeline_name).id
+        record = metadata.latest_success(pipeline_name, block, run_id)
+    finally:
+        metadata.close()
+    if record is None:
+        where = f"in run {run_id}" if run_id else "yet"
+        raise CairnError(Problem("no-output", f"block {block} has no successful run {where}",
+                                 hint=f"run it with `cairn run {pipeline_name} --block {block}`"))
+    store = variable_store(project)
+    values: dict[str, Any] = {}
+    for output in json.loads(record.outputs):
+        stored = StoredOutput(**output)
+        value = store.load(RunId(record.run_id), BlockName(block), stored) if stored.file else (
+            TableRef(stored.note or stored.name) if stored.kind == "table" else None)
+        if isinstance(value, TableRef):
+            warehouse = Warehouse(project.warehouse_path)
+            try:
+                value = warehouse.read(value.name)
+            finally:
+                warehouse.close()
+        values[stored.name] = value
+    return values

@@ -1,0 +1,268 @@
+"""Run history in the metadata database (SQLite by default, PostgreSQL for teams)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, insert, select, text, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import SQLAlchemyError
+
+from cairn.errors import CairnError, Problem
+from cairn.ids import BlockName, RunId
+from cairn.store.schema import HEAD_REVISION, block_runs, runs
+
+FINISHED = ("success", "failed", "interrupted")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _connect_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            # WAL lets readers (cairn runs, the UI) see history while a run writes it.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class MetadataStore:
+    """Runs and block runs; every write is its own committed transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = _connect_engine(url)
+            self._migrate()
+        except SQLAlchemyError as error:
+            raise CairnError(
+                Problem(
+                    "metadata-db",
+                    f"cannot open the metadata database {self.engine.url!r}: "
+                    f"{error.__class__.__name__}: {str(error).splitlines()[0]}",
+                    hint="check `metadata_db` in cairn.yaml and that the server is running",
+                )
+            ) from None
+
+    def _migrate(self) -> None:
+        with self.engine.connect() as connection:
+            try:
+                current = connection.execute(text("SELECT version_num FROM alembic_version"))
+                if current.scalar() == HEAD_REVISION:
+                    return  # the common case: no need to load Alembic at all
+            except SQLAlchemyError:
+                connection.rollback()
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    # -- writing -------------------------------------------------------------------------
+    def create_run(
+        self,
+        run_id: RunId,
+        pipeline: str,
+        blocks: Sequence[str],
+        variables: dict[str, Any],
+        execution_date: datetime,
+    ) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(runs).values(
+                    id=run_id,
+                    pipeline=pipeline,
+                    status="running",
+                    started_at=utcnow(),
+                    execution_date=execution_date,
+                    variables=json.dumps(variables, default=str),
+                    blocks=json.dumps(list(blocks)),
+                    pid=os.getpid(),
+                    host=socket.gethostname(),
+                    resumes=0,
+                )
+            )
+
+    def start_block(self, run_id: RunId, pipeline: str, block: BlockName, attempt: int) -> int:
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                insert(block_runs).values(
+                    run_id=run_id,
+                    pipeline=pipeline,
+                    block=block,
+                    attempt=attempt,
+                    status="running",
+                    started_at=utcnow(),
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def finish_block(self, block_run_id: int, status: str, **fields: Any) -> None:
+        ended = utcnow()
+        with self.engine.begin() as connection:
+            started = connection.execute(
+                select(block_runs.c.started_at).where(block_runs.c.id == block_run_id)
+            ).scalar_one()
+            if "outputs" in fields:
+                fields["outputs"] = json.dumps(fields["outputs"])
+            connection.execute(
+                update(block_runs)
+                .where(block_runs.c.id == block_run_id)
+                .values(
+                    status=status,
+                    ended_at=ended,
+                    duration_s=(ended - started).total_seconds(),
+                    **fields,
+                )
+            )
+
+    def record_block(
+        self, run_id: RunId, pipeline: str, block: BlockName, status: str, error: str | None
+    ) -> None:
+        """A block that did not run (for example `upstream_failed`)."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(block_runs).values(
+                    run_id=run_id, pipeline=pipeline, block=block, attempt=0,
+                    status=status, error=error,
+                )
+            )
+
+    def finish_run(self, run_id: RunId, status: str, error: str | None = None) -> None:
+        ended = utcnow()
+        with self.engine.begin() as connection:
+            started = connection.execute(
+                select(runs.c.started_at).where(runs.c.id == run_id)
+            ).scalar_one()
+            connection.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(
+                    status=status,
+                    ended_at=ended,
+                    duration_s=(ended - started).total_seconds(),
+                    error=error,
+                )
+            )
+
+    def reopen_run(self, run_id: RunId) -> None:
+        """Take over an interrupted or failed run: its unfinished blocks become history."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(block_runs)
+                .where(block_runs.c.run_id == run_id, block_runs.c.status == "running")
+                .values(status="interrupted", ended_at=utcnow(),
+                        error="the run's process ended before this block finished")
+            )
+            connection.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(status="running", ended_at=None, error=None, pid=os.getpid(),
+                        host=socket.gethostname(), resumes=runs.c.resumes + 1)
+            )
+
+    def mark_dead_runs(self) -> None:
+        """Runs left `running` by a process on this host that no longer exists."""
+        host = socket.gethostname()
+        with self.engine.begin() as connection:
+            rows = connection.execute(
+                select(runs.c.id, runs.c.pid).where(runs.c.status == "running",
+                                                    runs.c.host == host)
+            ).all()
+            for run_id, pid in rows:
+                if pid is None or _process_alive(pid):
+                    continue
+                message = "the run's process ended unexpectedly; resume it with --resume"
+                connection.execute(
+                    update(block_runs)
+                    .where(block_runs.c.run_id == run_id, block_runs.c.status == "running")
+                    .values(status="interrupted", ended_at=utcnow(), error=message)
+                )
+                connection.execute(
+                    update(runs).where(runs.c.id == run_id)
+                    .values(status="interrupted", error=message)
+                )
+
+    # -- reading -------------------------------------------------------------------------
+    def find_run(self, run_id: str, pipeline: str | None = None) -> Row[Any]:
+        """A run by id or unique id prefix."""
+        query = select(runs).where(runs.c.id.startswith(run_id, autoescape=True))
+        if pipeline:
+            query = query.where(runs.c.pipeline == pipeline)
+        with self.engine.connect() as connection:
+            found = connection.execute(query.limit(2)).all()
+        if len(found) != 1:
+            reason = "no run" if not found else "more than one run"
+            raise CairnError(
+                Problem("unknown-run", f"{reason} matches {run_id!r}",
+                        hint="list runs with `cairn runs`")
+            )
+        return found[0]
+
+    def latest_run(self, pipeline: str) -> Row[Any] | None:
+        query = (select(runs).where(runs.c.pipeline == pipeline)
+                 .order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(1))
+        with self.engine.connect() as connection:
+            return connection.execute(query).first()
+
+    def list_runs(self, pipeline: str | None = None, limit: int = 20) -> list[Row[Any]]:
+        query = select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
+        if pipeline:
+            query = query.where(runs.c.pipeline == pipeline)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
+    def block_runs(self, run_id: RunId) -> list[Row[Any]]:
+        query = (select(block_runs).where(block_runs.c.run_id == run_id)
+                 .order_by(block_runs.c.id))
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
+    def latest_success(
+        self, pipeline: str, block: str, run_id: str | None = None
+    ) -> Row[Any] | None:
+        """The newest successful run of a block, optionally within one run."""
+        query = select(block_runs).where(
+            block_runs.c.pipeline == pipeline,
+            block_runs.c.block == block,
+            block_runs.c.status == "success",
+        )
+        if run_id:
+            query = query.where(block_runs.c.run_id == run_id)
+        with self.engine.connect() as connection:
+            return connection.execute(query.order_by(block_runs.c.id.desc()).limit(1)).first()
+
+    def close(self) -> None:
+        self.engine.dispose()

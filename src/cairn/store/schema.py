@@ -1,0 +1,59 @@
+"""Tables of the metadata database. Alembic migrations in `migrations/` create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("pipeline", String(255), nullable=False, index=True),
+    Column("status", String(32), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("ended_at", DateTime),
+    Column("duration_s", Float),
+    Column("execution_date", DateTime, nullable=False),
+    Column("variables", Text, nullable=False, default="{}"),
+    Column("blocks", Text, nullable=False, default="[]"),
+    Column("error", Text),
+    Column("pid", Integer),
+    Column("host", String(255)),
+    Column("resumes", Integer, nullable=False, default=0),
+)
+
+block_runs = Table(
+    "block_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("pipeline", String(255), nullable=False),
+    Column("block", String(255), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("started_at", DateTime),
+    Column("ended_at", DateTime),
+    Column("duration_s", Float),
+    Column("rows_out", Integer),
+    Column("output_bytes", Integer),
+    Column("peak_memory_bytes", Integer),
+    Column("error", Text),
+    Column("outputs", Text),
+    Index("ix_block_runs_run", "run_id"),
+    Index("ix_block_runs_latest", "pipeline", "block", "status"),
+)
+
+HEAD_REVISION = "0001"
