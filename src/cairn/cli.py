@@ -212,6 +212,8 @@ def show(
     block: Annotated[str, typer.Argument(help="Block whose output to print.")],
     run_id: Annotated[str | None, typer.Option("--run", help="Output of this run instead of "
                       "the latest successful one.")] = None,
+    output: Annotated[str | None, typer.Option(help="Which output, for a block with several "
+                      "(default: the one named after the block, else all).")] = None,
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
     limit: Annotated[int, typer.Option(help="Rows to print.")] = 20,
     project: ProjectOption = None,
@@ -227,7 +229,10 @@ def show(
     if format not in ("table", "csv", "json"):
         raise CairnError(Problem("bad-format", f"unknown format {format!r}",
                                  hint="use table, csv or json"))
-    values = service.read_output(_project(project), pipeline, block, run_id)
+    values = service.read_output(_project(project), pipeline, block, run_id, output)
+    if format != "table" and len(values) > 1:
+        raise CairnError(Problem("several-outputs", f"block {block} has several outputs: "
+                                 + ", ".join(values), hint="choose one with --output NAME"))
     console = _console()
     for name, value in values.items():
         kind = table_kind(value)

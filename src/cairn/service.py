@@ -146,8 +146,9 @@ def run_pipeline(
 
 
 def read_output(project: Project, pipeline_name: str, block: str,
-                run_id: str | None = None) -> dict[str, Any]:
-    """A block's outputs from its latest successful run (or from the given run)."""
+                run_id: str | None = None, output: str | None = None) -> dict[str, Any]:
+    """A block's outputs from its latest successful run (or from the given run): the one
+    named `output`, else the one named after the block, else all of them."""
     pipeline = load_pipeline(project, pipeline_name)
     check_blocks(pipeline, [block])
     metadata = open_metadata(project)
@@ -162,9 +163,15 @@ def read_output(project: Project, pipeline_name: str, block: str,
         raise CairnError(Problem("no-output", f"block {block} has no successful run {where}",
                                  hint=f"run it with `cairn run {pipeline_name} --block {block}`"))
     store = variable_store(project)
+    outputs = [StoredOutput(**o) for o in json.loads(record.outputs)]
+    wanted = output or (block if any(o.name == block for o in outputs) else None)
+    if wanted is not None:
+        if not any(o.name == wanted for o in outputs):
+            raise CairnError(Problem("unknown-output", f"block {block} has no output {wanted!r}",
+                                     hint=closest(wanted, [o.name for o in outputs])))
+        outputs = [o for o in outputs if o.name == wanted]
     values: dict[str, Any] = {}
-    for output in json.loads(record.outputs):
-        stored = StoredOutput(**output)
+    for stored in outputs:
         value = store.load(RunId(record.run_id), BlockName(block), stored) if stored.file else (
             TableRef(stored.note or stored.name) if stored.kind == "table" else None)
         if isinstance(value, TableRef):
