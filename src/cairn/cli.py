@@ -36,7 +36,10 @@ def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
     # An explicit file: while a run routes sys.stdout to blocks, the display must not be.
-    return Console(file=sys.stderr if stderr else sys.stdout, highlight=False)
+    file = sys.stderr if stderr else sys.stdout
+    # Piped output is read by tools and people alike: do not cut it at 80 columns.
+    width = None if file.isatty() else 200
+    return Console(file=file, highlight=False, soft_wrap=True, width=width)
 
 
 def _parse_variables(pairs: list[str]) -> dict[str, Any]:
@@ -157,7 +160,7 @@ def runs(
         records = metadata.list_runs(pipeline, limit)
         table = Table(title="Runs", title_justify="left")
         for column in ("run", "pipeline", "status", "started (UTC)", "duration", "blocks"):
-            table.add_column(column)
+            table.add_column(column, no_wrap=True)
         for record in records:
             blocks = metadata.block_runs(record.id)
             latest = {b.block: b.status for b in blocks}

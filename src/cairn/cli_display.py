@@ -105,7 +105,7 @@ def summary_table(display: ProgressDisplay, order: Sequence[BlockName]) -> Table
     table = Table(title="Run summary", title_justify="left")
     for column, justify in (("block", "left"), ("status", "left"), ("attempts", "right"),
                             ("duration", "right"), ("rows", "right"), ("output", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for block in order:
         outcome = display.outcomes.get(block)
         if outcome is None:

@@ -79,6 +79,8 @@ class _ScopeBuilder(ast.NodeVisitor):
             scope = self.module
         scope.bound.setdefault(name, line)
         scope.binding_kinds.setdefault(name, set()).add(kind)
+        # Bound again after a `del`: the name exists when the block ends.
+        scope.deleted.discard(name)
 
     def _load(self, name: str, line: int) -> None:
         self.scope.loads.append((name, line))
@@ -123,6 +125,9 @@ class _ScopeBuilder(ast.NodeVisitor):
             self.visit(node.target)
         elif not isinstance(node.target, ast.Name):
             self.visit(node.target)
+        elif self.scope.kind == "function":
+            # `x: int` assigns nothing, but still makes `x` local to the function.
+            self._bind(node.target.id, node.lineno, "assign")
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self.visit(node.value)

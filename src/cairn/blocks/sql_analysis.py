@@ -25,7 +25,7 @@ class RenderedSQL:
     """A SQL block after templating: its statements and the tables it reads."""
 
     text: str
-    statements: list[exp.Expression]
+    statements: list[exp.Expr]
     references: dict[str, int] = field(default_factory=dict)
 
 
@@ -114,21 +114,32 @@ def _table_name(table: exp.Table) -> str | None:
     return name
 
 
-def _statement_tables(statement: exp.Expression) -> list[exp.Table]:
+def _target(statement: exp.Expr) -> exp.Table | None:
+    """The table a statement creates or changes, unwrapping `t (col, ...)` and `m(args)`."""
+    node = statement.this
+    if isinstance(node, exp.Schema | exp.UserDefinedFunction):
+        node = node.this
+    return node if isinstance(node, exp.Table) else None
+
+
+def _statement_tables(statement: exp.Expr) -> list[exp.Table]:
+    """Every table a statement reads or changes; a DROP reads nothing."""
+    if isinstance(statement, exp.Drop):
+        return []
     try:
         scopes = traverse_scope(statement)
     except Exception:  # sqlglot cannot scope every statement kind (DDL, pragmas)
         scopes = []
-    if scopes:
-        return [s for scope in scopes for s in scope.sources.values() if isinstance(s, exp.Table)]
-    ctes = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
-    return [t for t in statement.find_all(exp.Table) if t.name not in ctes]
-
-
-def _created_table(statement: exp.Expression) -> str | None:
-    if isinstance(statement, exp.Create) and isinstance(statement.this, exp.Table):
-        return _table_name(statement.this)
-    return None
+    if not scopes:
+        ctes = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
+        return [t for t in statement.find_all(exp.Table) if t.name not in ctes]
+    tables = [s for scope in scopes for s in scope.sources.values() if isinstance(s, exp.Table)]
+    # Scopes hold what a statement selects from, not the table an INSERT, UPDATE, DELETE
+    # or MERGE changes: changing a table the block did not create depends on it.
+    target = _target(statement)
+    if target is not None and not isinstance(statement, exp.Create):
+        tables.append(target)
+    return tables
 
 
 def analyze_sql(source: str, filename: str, variables: Mapping[str, Any]) -> RenderedSQL:
@@ -150,14 +161,17 @@ def analyze_sql(source: str, filename: str, variables: Mapping[str, Any]) -> Ren
     if not statements:
         raise CairnError(Problem("empty-block", "the SQL block has no statement", file=filename))
 
-    references: dict[str, int] = {name: 1 for name in refs}
+    references: dict[str, int] = {}
     created: set[str] = set()
     for statement in statements:
+        made = _target(statement) if isinstance(statement, exp.Create) else None
         for table in _statement_tables(statement):
             name = _table_name(table)
-            if name is not None and name not in created and table is not statement.this:
+            if name is not None and name not in created and table is not made:
                 references.setdefault(name, int(table.this.meta.get("line", 1)))
-        made = _created_table(statement)
-        if made:
-            created.add(made)
+        made_name = _table_name(made) if made is not None else None
+        if made_name is not None:
+            created.add(made_name)
+    for name in refs:  # `ref()` always makes a reference, even to a table made here
+        references.setdefault(name, 1)
     return RenderedSQL(text=text, statements=statements, references=references)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +11,15 @@ from cairn.blocks.sql_analysis import render
 from cairn.errors import BlockError
 from cairn.runtime.values import TableRef, table_kind
 from cairn.runtime.warehouse import Warehouse, quote
+
+
+_DUCKDB_LINE = re.compile(r"LINE (\d+):")
+
+
+def _reported_line(error: Exception, first_line: int) -> int:
+    """DuckDB says `LINE n:` counting from the statement's start; make it a file line."""
+    match = _DUCKDB_LINE.search(str(error))
+    return first_line + int(match.group(1)) - 1 if match else first_line
 
 
 def _line_of(text: str, statement: str, start: int) -> tuple[int, int]:
@@ -48,7 +58,8 @@ def run_sql(
         try:
             statements = duckdb.extract_statements(text)
         except duckdb.Error as error:
-            raise BlockError(f"SQL error: {error}", file=str(spec.file)) from None
+            raise BlockError(f"SQL error: {error}", file=str(spec.file),
+                             line=_reported_line(error, 1)) from None
         if not statements or statements[-1].type != duckdb.StatementType.SELECT:
             raise BlockError(
                 "the last statement of a SQL block must be a query (SELECT, WITH, FROM, VALUES)",
@@ -68,7 +79,7 @@ def run_sql(
                 raise BlockError(
                     f"SQL error in statement {index}: {error}",
                     file=str(spec.file),
-                    line=line,
+                    line=_reported_line(error, line),
                     detail="statement: " + " ".join(statement.query.split())[:300],
                 ) from None
         return {spec.name: TableRef(spec.name)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
+from itertools import pairwise
 
 from cairn.blocks.spec import BlockSpec
 from cairn.errors import Problem
@@ -68,7 +69,9 @@ class Graph:
         return seen
 
 
-def _definitions(blocks: Sequence[BlockSpec]) -> tuple[dict[VariableName, BlockName], list[Problem]]:
+def _definitions(
+    blocks: Sequence[BlockSpec],
+) -> tuple[dict[VariableName, BlockName], list[Problem]]:
     definers: dict[VariableName, list[BlockSpec]] = {}
     for spec in blocks:
         for name in spec.defines:
@@ -89,9 +92,11 @@ def _definitions(blocks: Sequence[BlockSpec]) -> tuple[dict[VariableName, BlockN
     return {name: specs[0].name for name, specs in definers.items()}, problems
 
 
-def _cycle_problem(cycle: list[BlockName], graph: Graph, specs: Mapping[BlockName, BlockSpec]) -> Problem:
+def _cycle_problem(
+    cycle: list[BlockName], graph: Graph, specs: Mapping[BlockName, BlockSpec]
+) -> Problem:
     steps = []
-    for source, target in zip(cycle, cycle[1:], strict=False):
+    for source, target in pairwise(cycle):
         names = graph.upstream[target].get(source, [])
         steps.append(f"{target} reads {', '.join(names)} from {source}" if names else
                      f"{target} follows {source}")
@@ -130,7 +135,7 @@ def build_graph(
     for spec in blocks:
         for name, line in spec.references.items():
             source = definitions.get(name)
-            if source is None and name in specs:
+            if source is None and BlockName(name) in specs:
                 source = BlockName(name)  # a function parameter naming an upstream block
             if source is not None and source != spec.name:
                 upstream[spec.name].setdefault(source, []).append(name)
@@ -152,18 +157,20 @@ def build_graph(
                     )
                 )
 
-    for target, sources in (explicit_upstream or {}).items():
-        for source in sources:
-            if source not in specs:
+    for target, listed in (explicit_upstream or {}).items():
+        for item in listed:
+            if item not in specs or target not in specs:
+                unknown = item if target in specs else target
                 problems.append(
                     Problem(
                         "unknown-block",
-                        f"block {target} lists unknown upstream {source!r}",
+                        f"block {target} lists upstream {item!r}, but there is no block "
+                        f"{unknown!r}",
                         hint=f"known blocks: {', '.join(specs)}",
                     )
                 )
-            elif source != target:
-                upstream[target].setdefault(BlockName(source), [])
+            elif item != target:
+                upstream[target].setdefault(BlockName(item), [])
 
     graph = Graph([s.name for s in blocks], upstream, definitions, problems)
     try:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cairn.blocks.parse import parse_block
 from cairn.blocks.spec import BlockSpec
@@ -40,8 +40,16 @@ class PipelineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str | None = None
-    blocks: list[str | BlockSettings] = Field(default_factory=list)
+    blocks: list[BlockSettings] = Field(default_factory=list)
     variables: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("blocks", mode="before")
+    @classmethod
+    def _names_are_settings(cls, value: Any) -> Any:
+        """`- load_orders` is short for `- name: load_orders`."""
+        if isinstance(value, list):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
 
 
 @dataclass
@@ -55,15 +63,6 @@ class Pipeline:
     block_settings: dict[BlockName, BlockSettings]
     variables: dict[str, Any]
     problems: list[Problem] = field(default_factory=list)
-
-
-def _settings_by_block(settings: PipelineSettings) -> dict[str, BlockSettings]:
-    return {
-        entry.name if isinstance(entry, BlockSettings) else entry: (
-            entry if isinstance(entry, BlockSettings) else BlockSettings(name=entry)
-        )
-        for entry in settings.blocks
-    }
 
 
 def block_files(folder: Path) -> dict[BlockName, Path]:
@@ -89,7 +88,7 @@ def load_pipeline(
     )
     merged_variables = {**settings.variables, **(variables or {})}
     files = block_files(folder)
-    configured = _settings_by_block(settings)
+    configured = {entry.name: entry for entry in settings.blocks}
     problems: list[Problem] = []
     for block_name in configured:
         if block_name not in files:

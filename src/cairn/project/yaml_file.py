@@ -53,19 +53,21 @@ def read_yaml(path: Path) -> tuple[Any, dict[Location, int]]:
 def validate(model: type[Model], path: Path) -> Model:
     """Read a YAML file into a pydantic model; validation errors name the field and line."""
     data, lines = read_yaml(path)
+    filename = str(path)
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as error:
         problems = []
         for item in error.errors():
-            location = tuple(item["loc"])
-            line = None
-            for end in range(len(location), -1, -1):
-                line = lines.get(location[:end])
-                if line is not None:
-                    break
+            # Keep the parts of the location found in the file; pydantic adds model names
+            # (for unions) that are not keys the user wrote.
+            location: Location = ()
+            for part in item["loc"]:
+                if (*location, part) in lines or part == item["loc"][-1]:
+                    location = (*location, part)
+            line = lines.get(location) or lines.get(location[:-1])
             field = ".".join(str(part) for part in location) or "(top level)"
             problems.append(
-                Problem("invalid-config", f"{field}: {item['msg']}", file=str(path), line=line)
+                Problem("invalid-config", f"{field}: {item['msg']}", file=filename, line=line)
             )
         raise CairnError(problems) from None

@@ -1,0 +1,190 @@
+"""Generate the benchmark projects (and the plain W3 script) into a folder."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+W3_ROWS = 5_000_000
+W3_KEYS = 1_000
+PLAN_GROUPS = 100  # of 10 blocks each: 1,000 blocks
+
+
+def write_project(root: Path, pipeline: str, blocks: dict[str, str],
+                  settings: str | None = None) -> Path:
+    """A project at `root` with one pipeline; `blocks` maps file names to sources."""
+    folder = root / "pipelines" / pipeline
+    folder.mkdir(parents=True, exist_ok=True)
+    (root / "cairn.yaml").write_text(f"name: {root.name}\n")
+    for filename, source in blocks.items():
+        (folder / filename).write_text(textwrap.dedent(source).lstrip("\n"))
+    if settings is not None:
+        (folder / "pipeline.yaml").write_text(textwrap.dedent(settings).lstrip("\n"))
+    return root
+
+
+# -- W1: three chained blocks on a 100-row DataFrame, the last writes a CSV ----------------
+def w1_project(root: Path) -> Path:
+    blocks = {
+        "load.py": """
+            import pandas as pd
+
+            orders = pd.DataFrame({"id": range(100), "amount": [i * 1.5 for i in range(100)],
+                                   "region": [("north", "south")[i % 2] for i in range(100)]})
+        """,
+        "enrich.py": """
+            from cairn import block
+
+
+            @block
+            def enrich(orders):
+                return orders.assign(amount_with_tax=orders["amount"] * 1.2)
+        """,
+        "export.py": """
+            from cairn import block
+
+
+            @block
+            def export(enrich, csv_path):
+                enrich.to_csv(csv_path, index=False)
+                return csv_path
+        """,
+    }
+    settings = f"""
+        variables:
+          csv_path: {root / "output" / "orders.csv"}
+    """
+    (root / "output").mkdir(parents=True, exist_ok=True)
+    return write_project(root, "w1", blocks, settings)
+
+
+# -- W2: 10 layers of 5 trivial blocks, each reading all 5 of the layer before ------------
+def w2_block(layer: int, index: int) -> str:
+    if layer == 0:
+        return f"v0_{index} = {index}\n"
+    reads = " + ".join(f"v{layer - 1}_{i}" for i in range(5))
+    return f"v{layer}_{index} = {reads} + {index}\n"
+
+
+def w2_project(root: Path) -> Path:
+    blocks = {f"l{layer}_b{index}.py": w2_block(layer, index)
+              for layer in range(10) for index in range(5)}
+    return write_project(root, "w2", blocks)
+
+
+# -- W3: 5M x 4 numeric DataFrame, group-by sum over 1,000 keys, to Parquet ---------------
+_GENERATE = """
+    import numpy as np
+    import pandas as pd
+
+    _rng = np.random.default_rng(42)
+    frame = pd.DataFrame({{
+        "key": _rng.integers(0, {keys}, {rows}),
+        "x": _rng.random({rows}),
+        "y": _rng.random({rows}),
+        "z": _rng.random({rows}),
+    }})
+"""
+_AGGREGATE = """
+    totals = frame.groupby("key", as_index=False)[["x", "y", "z"]].sum()
+"""
+_WRITE = """
+    totals.to_parquet(parquet_path, index=False)
+"""
+
+
+def w3_project(root: Path, rows: int = W3_ROWS) -> Path:
+    blocks = {
+        "generate.py": _GENERATE.format(rows=rows, keys=W3_KEYS),
+        "aggregate.py": _AGGREGATE,
+        "write.py": """
+            from cairn import block
+
+
+            @block
+            def write(totals, parquet_path):
+                totals.to_parquet(parquet_path, index=False)
+                return parquet_path
+        """,
+    }
+    settings = f"""
+        blocks: [generate, aggregate, write]
+        variables:
+          parquet_path: {root / "output" / "totals.parquet"}
+    """
+    (root / "output").mkdir(parents=True, exist_ok=True)
+    return write_project(root, "w3", blocks, settings)
+
+
+def w3_plain_script(folder: Path, rows: int = W3_ROWS) -> Path:
+    """The same work in one script; it prints the DataFrame's own size in bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    parquet_path = folder / "totals.parquet"
+    source = "\n".join(textwrap.dedent(part).strip("\n") for part in (
+        _GENERATE.format(rows=rows, keys=W3_KEYS),
+        _AGGREGATE,
+        f"parquet_path = {str(parquet_path)!r}",
+        _WRITE,
+        "print(int(frame.memory_usage(deep=True).sum()))",
+    ))
+    script = folder / "plain_w3.py"
+    script.write_text(source + "\n")
+    return script
+
+
+# -- Planning: 1,000 blocks in groups of chains and fan-ins --------------------------------
+def _chain_block(group: int, step: int) -> str:
+    """A script block `v{g}_{s}` reading its predecessor, with some code to analyse."""
+    value = f"v{group:03d}_{step}"
+    if step == 0:
+        # Odd groups start from the previous group's fan-in; even groups are sources.
+        source = f"fan{group - 1:03d}" if group % 2 else str(group)
+    elif step == 6:
+        source = f"g{group:03d}_s5"  # the function-style block's output
+    elif step == 8:
+        source = f"v{group:03d}_2"  # a branch off the chain
+    else:
+        source = f"v{group:03d}_{step - 1}"
+    return f"""
+        import math
+
+
+        def _scale(x):
+            return [math.sqrt(abs(i)) for i in range(int(x) % 7)]
+
+
+        {value} = {source} * 2 + sum(_scale({source})) + {step}
+    """
+
+
+def _function_block(group: int) -> str:
+    return f"""
+        from cairn import block
+
+
+        @block
+        def g{group:03d}_s5(v{group:03d}_4, factor=2):
+            return v{group:03d}_4 * factor
+    """
+
+
+def _fan_in_block(group: int) -> str:
+    """Reads the group's two chain ends and the fan-ins of up to three earlier groups."""
+    reads = [f"v{group:03d}_7", f"v{group:03d}_8"]
+    reads += [f"fan{g:03d}" for g in (group - 1, group - 2, group - 5) if g >= 0]
+    return f"fan{group:03d} = sum([{', '.join(reads)}])\n"
+
+
+def plan_project(root: Path, groups: int = PLAN_GROUPS) -> Path:
+    """10 blocks a group: a chain s0..s7 (s5 function style), a branch s8, a fan-in s9."""
+    blocks = {}
+    for group in range(groups):
+        for step in range(10):
+            if step == 5:
+                source = _function_block(group)
+            elif step == 9:
+                source = _fan_in_block(group)
+            else:
+                source = _chain_block(group, step)
+            blocks[f"g{group:03d}_s{step}.py"] = source
+    return write_project(root, "big", blocks)

@@ -1,0 +1,213 @@
+"""Cairn benchmarks: whole `cairn` processes on generated projects, plus in-process planning.
+
+Usage: python bench/run.py [--repeat N] [--only w1|w2|w3|plan|help] [--keep]
+Prints figures and a table; never judges timings by failing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import projects
+from measure import MIB, BenchError, Series, run_once, run_series
+
+WORKLOADS = ("w1", "w2", "w3", "plan", "help")
+# Whole-process figures from other tools on this kind of machine (median).
+REFERENCES = {
+    "w2": "Hamilton 0.77 s; Dagster 9 s; Prefect 10.6 s; Mage `mage run` 348 s",
+    "w3": "plain Python 0.76 s at 410 MiB (reference machine)",
+}
+
+
+@dataclass
+class Row:
+    """One line of the final table."""
+
+    name: str
+    value: str
+    target: str = ""
+    verdict: str = ""
+    reference: str = ""
+
+
+def cairn_command() -> str:
+    """The `cairn` next to this interpreter (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).parent / "cairn"
+    found = str(beside) if beside.exists() else shutil.which("cairn")
+    if found is None:
+        raise BenchError("no `cairn` command found next to the interpreter or on PATH")
+    return found
+
+
+def seconds(value: float) -> str:
+    return f"{value:.3f} s"
+
+
+def mib(value: float) -> str:
+    return f"{value / MIB:.0f} MiB"
+
+
+def check(value: float, limit: float) -> str:
+    return "met" if value < limit else "MISSED"
+
+
+def clear_runs(project: Path) -> Callable[[], None]:
+    """Delete earlier runs' output files (not the history), so repeats do not fill the disk."""
+    return lambda: shutil.rmtree(project / ".cairn" / "runs", ignore_errors=True)
+
+
+def cairn_run(project: Path, pipeline: str, repeat: int) -> Series:
+    command = [cairn_command(), "run", pipeline, "--quiet", "--project", str(project)]
+    return run_series(command, repeat, cwd=project, before_each=clear_runs(project))
+
+
+def report(label: str, series: Series) -> None:
+    print(f"  {label}: median {seconds(series.wall_s)} (warm-up {seconds(series.warmup.wall_s)}),"
+          f" peak RSS {mib(series.peak_rss_bytes)}", flush=True)
+
+
+# -- workloads -------------------------------------------------------------------------
+def bench_w1(work: Path, repeat: int) -> list[Row]:
+    project = projects.w1_project(work / "w1")
+    series = cairn_run(project, "w1", repeat)
+    if not (project / "output" / "orders.csv").is_file():
+        raise BenchError("W1 did not write its CSV")
+    report("W1 cairn run", series)
+    return [Row("W1 wall (3 blocks, 100-row DataFrame -> CSV)", seconds(series.wall_s)),
+            Row("W1 peak RSS", mib(series.peak_rss_bytes))]
+
+
+def bench_w2(work: Path, repeat: int) -> list[Row]:
+    project = projects.w2_project(work / "w2")
+    series = cairn_run(project, "w2", repeat)
+    report("W2 cairn run", series)
+    return [Row("W2 wall (50 blocks, 10 layers x 5, full fan-in)", seconds(series.wall_s),
+                "< 1 s", check(series.wall_s, 1.0), REFERENCES["w2"]),
+            Row("W2 peak RSS", mib(series.peak_rss_bytes))]
+
+
+def bench_w3(work: Path, repeat: int, rows: int) -> list[Row]:
+    project = projects.w3_project(work / "w3", rows)
+    script = projects.w3_plain_script(work / "w3_plain", rows)
+    cairn = cairn_run(project, "w3", repeat)
+    if not (project / "output" / "totals.parquet").is_file():
+        raise BenchError("W3 did not write its Parquet file")
+    report("W3 cairn run", cairn)
+    plain = run_series([sys.executable, str(script)], repeat, cwd=script.parent)
+    report("W3 plain script", plain)
+    frame_bytes = int(plain.stdout.strip().splitlines()[-1])
+    print(f"  W3 DataFrame size {mib(frame_bytes)}", flush=True)
+    memory_ratio = cairn.peak_rss_bytes / frame_bytes
+    return [
+        Row(f"W3 wall, cairn ({rows:,} rows -> group-by -> Parquet)", seconds(cairn.wall_s)),
+        Row("W3 wall, plain Python script", seconds(plain.wall_s), reference="0.76 s"),
+        Row("W3 wall ratio cairn / plain", f"{cairn.wall_s / plain.wall_s:.2f}x"),
+        Row("W3 peak RSS, cairn", mib(cairn.peak_rss_bytes)),
+        Row("W3 peak RSS, plain Python script", mib(plain.peak_rss_bytes),
+            reference="410 MiB"),
+        Row("W3 peak RSS ratio cairn / plain",
+            f"{cairn.peak_rss_bytes / plain.peak_rss_bytes:.2f}x"),
+        Row("W3 DataFrame size (memory_usage deep)", mib(frame_bytes)),
+        Row("W3 cairn peak RSS / DataFrame size", f"{memory_ratio:.2f}x", "< 2x",
+            check(memory_ratio, 2.0)),
+        Row("W3 plain peak RSS / DataFrame size",
+            f"{plain.peak_rss_bytes / frame_bytes:.2f}x"),
+    ]
+
+
+def bench_plan(work: Path, repeat: int) -> list[Row]:
+    root = projects.plan_project(work / "plan")
+    timing = Path(__file__).with_name("plan_timing.py")
+    inner = run_once([sys.executable, str(timing), str(root), "big", str(repeat)], cwd=root)
+    found = json.loads(inner.stdout)
+    if found["problems"] or found["blocks"] != projects.PLAN_GROUPS * 10:
+        raise BenchError(f"the 1,000-block plan is wrong: {found['problems']}")
+    plan_s, layers_s = found["plan_s"], found["layers_s"]
+    total = plan_s + layers_s
+    print(f"  plan: {found['blocks']} blocks, {found['edges']} edges, {found['layers']} layers;"
+          f" in-process plan() {seconds(plan_s)} (first {seconds(found['first_plan_s'])}),"
+          f" layers() {seconds(layers_s)}", flush=True)
+    command = [cairn_command(), "graph", "big", "--format", "json", "--project", str(root)]
+    process = run_series(command, repeat, cwd=root)
+    report("cairn graph --format json", process)
+    return [
+        Row("plan 1,000 blocks in-process: plan() + layers()", seconds(total), "< 1 s",
+            check(total, 1.0)),
+        Row("  of which service.plan() (parse + infer + graph)", seconds(plan_s)),
+        Row("  of which graph.layers()", seconds(layers_s)),
+        Row("`cairn graph big --format json` process, 1,000 blocks", seconds(process.wall_s)),
+        Row("  its peak RSS", mib(process.peak_rss_bytes)),
+    ]
+
+
+def bench_help(work: Path, repeat: int) -> list[Row]:
+    cairn = run_series([cairn_command(), "--help"], repeat, cwd=work)
+    report("cairn --help", cairn)
+    floor = run_series([sys.executable, "-c", "pass"], repeat, cwd=work)
+    report("python -c pass", floor)
+    return [Row("`cairn --help` start-up", seconds(cairn.wall_s), "< 0.3 s",
+                check(cairn.wall_s, 0.3)),
+            Row("  interpreter floor: `python -c pass`", seconds(floor.wall_s))]
+
+
+# -- output --------------------------------------------------------------------------------
+def print_table(rows: list[Row]) -> None:
+    header = Row("measure", "result", "target", "verdict", "reference (other tools)")
+    cells = [[r.name, r.value, r.target, r.verdict, r.reference] for r in [header, *rows]]
+    widths = [max(len(line[i]) for line in cells) for i in range(4)]
+    for index, line in enumerate(cells):
+        text = "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False))
+        print((text + "  " + line[4]).rstrip())
+        if index == 0:
+            print("-" * (sum(widths) + 8 + len(header.reference)))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Benchmark Cairn (prints figures only).")
+    parser.add_argument("--repeat", type=int, default=5, help="measured runs after 1 warm-up")
+    parser.add_argument("--only", choices=WORKLOADS, action="append",
+                        help="run only this workload (repeatable)")
+    parser.add_argument("--w3-rows", type=int, default=projects.W3_ROWS,
+                        help="rows of the W3 DataFrame")
+    parser.add_argument("--keep", action="store_true", help="keep the generated projects")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    chosen = args.only or list(WORKLOADS)
+    work = Path(tempfile.mkdtemp(prefix="cairn-bench-"))
+    benches: dict[str, Callable[[], list[Row]]] = {
+        "w1": lambda: bench_w1(work, args.repeat),
+        "w2": lambda: bench_w2(work, args.repeat),
+        "w3": lambda: bench_w3(work, args.repeat, args.w3_rows),
+        "plan": lambda: bench_plan(work, args.repeat),
+        "help": lambda: bench_help(work, args.repeat),
+    }
+    print(f"cairn benchmarks: {args.repeat} repeats after 1 warm-up, projects in {work}")
+    rows: list[Row] = []
+    try:
+        for name in WORKLOADS:
+            if name in chosen:
+                print(f"[{name}]", flush=True)
+                rows += benches[name]()
+    except BenchError as error:
+        print(f"benchmark failed: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print()
+    print_table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
