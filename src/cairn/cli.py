@@ -88,7 +88,7 @@ def run(
                         "on.")] = False,
     resume: Annotated[str | None, typer.Option(
         help="Finish an interrupted or failed run without re-running its successful blocks: "
-        "RUN id, or 'latest'.", flag_value="latest", show_default=False)] = None,
+        "RUN id, or 'latest' (what a bare --resume means).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not echo block logs.")] = False,
     project: ProjectOption = None,
 ) -> None:
@@ -259,9 +259,20 @@ def _print_problems(problems: list[Any]) -> None:
         console.print(f"[red]error:[/] {escape(problem.describe())}")
 
 
+def _bare_resume_means_latest(argv: list[str]) -> list[str]:
+    """`--resume` takes an optional run id; with none it resumes the latest run."""
+    fixed = list(argv)
+    for index, argument in enumerate(fixed):
+        if argument == "--resume" and (index + 1 == len(fixed)
+                                       or fixed[index + 1].startswith("-")):
+            fixed.insert(index + 1, "latest")
+            break
+    return fixed
+
+
 def main() -> None:
     try:
-        app()
+        app(_bare_resume_means_latest(sys.argv[1:]))
     except CairnError as error:
         _print_problems(error.problems)
         sys.exit(2)

@@ -117,11 +117,12 @@ def run_pipeline(
             done = {BlockName(b) for b in selected
                     if metadata.latest_success(name, b, record.id) is not None}
             run_id, execution_date = RunId(record.id), record.execution_date
+            attempts_before = {BlockName(b.block): b.attempt for b in metadata.block_runs(run_id)}
             metadata.reopen_run(run_id)
         else:
             pipeline, graph = checked_plan(project, name, variables)
             selected = select_blocks(pipeline, graph, blocks, downstream, upstream)
-            done = set()
+            done, attempts_before = set(), {}
             run_id = new_run_id()
             execution_date = datetime.now(UTC).replace(tzinfo=None)
             metadata.create_run(run_id, name, selected, pipeline.variables, execution_date)
@@ -131,7 +132,8 @@ def run_pipeline(
         try:
             with routed_output():
                 statuses = runner.run(run_id, [BlockName(b) for b in selected],
-                                      pipeline.variables, execution_date, done)
+                                      pipeline.variables, execution_date, done,
+                                      attempts_before)
         except KeyboardInterrupt:
             metadata.finish_run(run_id, "interrupted", "stopped by the user (Ctrl-C)")
             raise

@@ -64,7 +64,8 @@ class Outcome:
 @dataclass
 class _Attempt:
     block: BlockName
-    number: int
+    number: int  # within this process, for the retry budget
+    recorded: int  # in the run's history, which a resumed run continues
     block_run_id: int
     deadline: float | None
     thread: threading.Thread | None = None
@@ -139,9 +140,11 @@ class Runner:
         variables: Mapping[str, Any],
         execution_date: datetime,
         already_done: set[BlockName] = frozenset(),  # type: ignore[assignment]
+        attempts_before: Mapping[BlockName, int] | None = None,
     ) -> dict[BlockName, str]:
         """Run `selected` (skipping `already_done`); return each block's final status."""
         self.run_id = run_id
+        self.attempts_before = dict(attempts_before or {})
         self.variables = dict(variables)
         self.execution_date = execution_date
         chosen = set(selected)
@@ -190,12 +193,13 @@ class Runner:
         settings = self.pipeline.block_settings[block]
         delay = settings.retry_delay if number > 1 else 0.0
         deadline = time.monotonic() + delay + settings.timeout if settings.timeout else None
-        block_run_id = self.metadata.start_block(self.run_id, self.pipeline.name, block, number)
-        attempt = _Attempt(block, number, block_run_id, deadline)
+        recorded = number + self.attempts_before.get(block, 0)
+        block_run_id = self.metadata.start_block(self.run_id, self.pipeline.name, block, recorded)
+        attempt = _Attempt(block, number, recorded, block_run_id, deadline)
         attempt.thread = threading.Thread(
             target=self._work, args=(attempt, delay), name=f"cairn-{block}", daemon=True
         )
-        self.observer.block_started(block, number)
+        self.observer.block_started(block, recorded)
         attempt.thread.start()
         return attempt
 
@@ -212,7 +216,7 @@ class Runner:
                 _interrupt_thread(late.thread)
                 timeout = self.pipeline.block_settings[late.block].timeout
                 failure = Failure(f"timed out after {timeout:g} s", None, None, "")
-                return late, Outcome(late.block, late.number, "failed", failure=failure)
+                return late, Outcome(late.block, late.recorded, "failed", failure=failure)
             if running.get(attempt.block) is attempt:
                 return attempt, outcome
             # else: the late result of an attempt that already timed out; ignore it
@@ -274,23 +278,23 @@ class Runner:
     def _work(self, attempt: _Attempt, delay: float) -> None:
         block = attempt.block
         spec = self.pipeline.blocks[block]
-        sink = _LogSink(self.store.log_path(self.run_id, block), block, attempt.number,
+        sink = _LogSink(self.store.log_path(self.run_id, block), block, attempt.recorded,
                         self.observer)
         started = time.perf_counter()
         try:
             time.sleep(delay)
             with block_output(sink):
-                outputs = self._execute(spec, attempt.number)
+                outputs = self._execute(spec, attempt.recorded)
                 stored = self.store.save(self.run_id, block, outputs)
             rows = [o.rows for o in stored if o.rows is not None]
             if spec.language == "sql":
                 from cairn.blocks.sql_run import count_rows
 
                 rows = [count_rows(self.warehouse, block)]
-            outcome = Outcome(block, attempt.number, "success", outputs, stored,
+            outcome = Outcome(block, attempt.recorded, "success", outputs, stored,
                               rows_out=sum(rows) if rows else None)
         except (Exception, SystemExit) as error:
-            outcome = Outcome(block, attempt.number, "failed",
+            outcome = Outcome(block, attempt.recorded, "failed",
                               failure=describe_failure(error, str(spec.file)))
         finally:
             sink.close()
