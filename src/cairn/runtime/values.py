@@ -115,9 +115,14 @@ def write_value(value: Any, folder: Path, name: str) -> StoredOutput:
         return StoredOutput(name, "table", note=value.name)
     kind = table_kind(value)
     if kind is not None:
+        import pyarrow as pa
+
         path = folder / f"{name}.arrow"
-        rows = _write_table(value, kind, path)
-        return StoredOutput(name, kind, path.name, rows, path.stat().st_size)
+        try:
+            rows = _write_table(value, kind, path)
+            return StoredOutput(name, kind, path.name, rows, path.stat().st_size)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass  # columns of arbitrary Python objects: pickle the frame instead
     if is_json_scalar(value) and not (isinstance(value, float) and value != value):
         path = folder / f"{name}.json"
         with atomic_file(path) as handle:
