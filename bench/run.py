@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -154,10 +155,24 @@ def bench_help(work: Path, repeat: int) -> list[Row]:
     report("python -c pass", floor)
     return [Row("`cairn --help` start-up", seconds(cairn.wall_s), "< 0.3 s",
                 check(cairn.wall_s, 0.3)),
-            Row("  interpreter floor: `python -c pass`", seconds(floor.wall_s))]
+            Row("  floor: `python -c pass` (wall, peak RSS)",
+                f"{seconds(floor.wall_s)}, {mib(floor.peak_rss_bytes)}")]
 
 
 # -- output --------------------------------------------------------------------------------
+def machine() -> str:
+    """What the figures were measured on."""
+    import os
+    import platform
+    from importlib.metadata import version
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip() or "?"
+    return (f"cairn {version('cairn')} @ {commit}; Python {platform.python_version()}; "
+            f"{os.cpu_count()} CPUs; {memory / 2**30:.1f} GiB RAM; {platform.platform()}")
+
+
 def print_table(rows: list[Row]) -> None:
     header = Row("measure", "result", "target", "verdict", "reference (other tools)")
     cells = [[r.name, r.value, r.target, r.verdict, r.reference] for r in [header, *rows]]
@@ -192,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         "help": lambda: bench_help(work, args.repeat),
     }
     print(f"cairn benchmarks: {args.repeat} repeats after 1 warm-up, projects in {work}")
+    print(machine())
     rows: list[Row] = []
     try:
         for name in WORKLOADS:
@@ -206,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     print()
     print_table(rows)
+    print("\nWall: median of the repeats. Peak RSS: highest ru_maxrss of the child (wait4) "
+          "over the repeats;\nit includes the driver's own size at spawn, see the "
+          "`python -c pass` floor.")
     return 0
 
 

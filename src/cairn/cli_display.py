@@ -130,7 +130,7 @@ def value_table(value: Any, limit: int, title: str) -> Table | str:
     if kind is None:
         return repr(value)
     frame = to_pandas(value, kind)
-    table = Table(title=f"{title} ({len(frame):,} rows × {len(frame.columns)} columns)",
+    table = Table(title=f"{title} ({len(frame):,} rows, {len(frame.columns)} columns)",
                   title_justify="left")
     for column, dtype in frame.dtypes.items():
         table.add_column(f"{column}\n[dim]{dtype}[/]")

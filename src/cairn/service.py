@@ -16,7 +16,7 @@ from cairn.ids import BlockName, RunId
 from cairn.project.config import Project
 from cairn.project.pipeline import Pipeline, load_pipeline
 from cairn.runtime.capture import routed_output
-from cairn.runtime.runner import RunObserver, Runner
+from cairn.runtime.runner import Runner, RunObserver
 from cairn.runtime.values import StoredOutput, TableRef
 from cairn.runtime.variable_store import VariableStore
 from cairn.runtime.warehouse import Warehouse
@@ -135,7 +135,7 @@ def run_pipeline(
                                       pipeline.variables, execution_date, done,
                                       attempts_before)
         except KeyboardInterrupt:
-            metadata.finish_run(run_id, "interrupted", "stopped by the user (Ctrl-C)")
+            metadata.interrupt_run(run_id, "stopped by the user (Ctrl-C)")
             raise
         failed = sorted(b for b, s in statuses.items() if s != "success")
         status = "failed" if failed else "success"

@@ -13,7 +13,8 @@ CASES = [
         ["pipeline.yaml:4", "invalid YAML"], id="malformed-pipeline-yaml"),
     pytest.param(
         {"a.py": "x = 1\n"}, "blocks:\n  - name: a\n    retries: many\n", ("run", "p"),
-        ["pipeline.yaml:3", "blocks.0.retries: Input should be a valid integer"], id="bad-field-type"),
+        ["pipeline.yaml:3", "blocks.0.retries: Input should be a valid integer"],
+        id="bad-field-type"),
     pytest.param(
         {"a.py": "x = 1\n"}, "blocks:\n  - name: a\n    retry: 2\n", ("run", "p"),
         ["pipeline.yaml:3", "blocks.0.retry: Extra inputs are not permitted"], id="unknown-field"),

@@ -39,10 +39,10 @@ def run_python(spec: BlockSpec, inputs: Mapping[str, Any], context: RunContext) 
         assert spec.function_name is not None
         function = namespace[spec.function_name]
         arguments = {**inputs, CONTEXT_NAME: context}
-        outputs = {spec.name: _call_with_names(function, arguments)}
+        outputs: dict[str, Any] = {spec.name: _call_with_names(function, arguments)}
         fallback = outputs[spec.name]
     else:
-        outputs = {name: namespace[name] for name in spec.defines if name in namespace}
+        outputs = {str(name): namespace[name] for name in spec.defines if name in namespace}
         fallback = None
 
     for test_name in spec.tests:

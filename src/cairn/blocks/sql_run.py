@@ -12,7 +12,6 @@ from cairn.errors import BlockError
 from cairn.runtime.values import TableRef, table_kind
 from cairn.runtime.warehouse import Warehouse, quote
 
-
 _DUCKDB_LINE = re.compile(r"LINE (\d+):")
 
 

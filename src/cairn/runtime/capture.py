@@ -56,8 +56,8 @@ def routed_output() -> Iterator[None]:
     old_out, old_err = sys.stdout, sys.stderr
     root.addHandler(handler)
     root.setLevel(min(old_level, logging.INFO) if old_level else logging.INFO)
-    sys.stdout = _RoutedStream("stdout", old_out)  # type: ignore[assignment]
-    sys.stderr = _RoutedStream("stderr", old_err)  # type: ignore[assignment]
+    sys.stdout = _RoutedStream("stdout", old_out)
+    sys.stderr = _RoutedStream("stderr", old_err)
     try:
         yield
     finally:

@@ -162,7 +162,8 @@ class Runner:
                 if block in already_done:
                     self.status[block] = "success"
                     sorter.done(block)
-                elif failed := [u for u in self.graph.upstream[block] if self.status.get(u) in FAILED]:
+                elif failed := [u for u in self.graph.upstream[block]
+                                if self.status.get(u) in FAILED]:
                     self._record_upstream_failed(block, failed)
                     sorter.done(block)
                 else:
@@ -266,10 +267,12 @@ class Runner:
             source = self.graph.definitions.get(name)
             if source is not None and source != spec.name:
                 inputs[name] = self._value(source, name, for_sql)
-            elif name in self.pipeline.blocks and name != spec.name:
-                outputs = self.values.get(BlockName(name))
-                names = outputs.names() if isinstance(outputs, StoredOutputs) else list(outputs or {})
-                inputs[name] = {n: self._value(BlockName(name), n, for_sql) for n in names}
+            elif (block := BlockName(name)) in self.pipeline.blocks and block != spec.name:
+                # A parameter naming a script-style block gets all its outputs as a dict.
+                outputs = self.values.get(block)
+                names = outputs.names() if isinstance(outputs, StoredOutputs) else list(
+                    outputs or {})
+                inputs[name] = {n: self._value(block, n, for_sql) for n in names}
             elif name in self.variables:
                 inputs[name] = self.variables[name]
         return inputs

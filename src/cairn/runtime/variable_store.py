@@ -23,7 +23,8 @@ class VariableStore:
     def log_path(self, run_id: RunId, block: BlockName) -> Path:
         return self.root / run_id / f"{block}.log"
 
-    def save(self, run_id: RunId, block: BlockName, outputs: Mapping[str, Any]) -> list[StoredOutput]:
+    def save(self, run_id: RunId, block: BlockName,
+             outputs: Mapping[str, Any]) -> list[StoredOutput]:
         folder = self.block_dir(run_id, block)
         folder.mkdir(parents=True, exist_ok=True)
         return [write_value(value, folder, name) for name, value in outputs.items()]

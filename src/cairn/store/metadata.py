@@ -178,14 +178,9 @@ class MetadataStore:
             )
 
     def reopen_run(self, run_id: RunId) -> None:
-        """Take over an interrupted or failed run: its unfinished blocks become history."""
+        """Take over an interrupted or failed run to finish it in this process."""
+        self.interrupt_run(run_id, "the run's process ended before this block finished")
         with self.engine.begin() as connection:
-            connection.execute(
-                update(block_runs)
-                .where(block_runs.c.run_id == run_id, block_runs.c.status == "running")
-                .values(status="interrupted", ended_at=utcnow(),
-                        error="the run's process ended before this block finished")
-            )
             connection.execute(
                 update(runs)
                 .where(runs.c.id == run_id)
@@ -193,27 +188,30 @@ class MetadataStore:
                         host=socket.gethostname(), resumes=runs.c.resumes + 1)
             )
 
+    def interrupt_run(self, run_id: RunId, message: str) -> None:
+        """Record that a run stopped: it and its unfinished block attempts are `interrupted`."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(block_runs)
+                .where(block_runs.c.run_id == run_id, block_runs.c.status == "running")
+                .values(status="interrupted", ended_at=utcnow(), error=message)
+            )
+            connection.execute(
+                update(runs).where(runs.c.id == run_id)
+                .values(status="interrupted", ended_at=utcnow(), error=message)
+            )
+
     def mark_dead_runs(self) -> None:
         """Runs left `running` by a process on this host that no longer exists."""
-        host = socket.gethostname()
-        with self.engine.begin() as connection:
+        with self.engine.connect() as connection:
             rows = connection.execute(
                 select(runs.c.id, runs.c.pid).where(runs.c.status == "running",
-                                                    runs.c.host == host)
+                                                    runs.c.host == socket.gethostname())
             ).all()
-            for run_id, pid in rows:
-                if pid is None or _process_alive(pid):
-                    continue
-                message = "the run's process ended unexpectedly; resume it with --resume"
-                connection.execute(
-                    update(block_runs)
-                    .where(block_runs.c.run_id == run_id, block_runs.c.status == "running")
-                    .values(status="interrupted", ended_at=utcnow(), error=message)
-                )
-                connection.execute(
-                    update(runs).where(runs.c.id == run_id)
-                    .values(status="interrupted", error=message)
-                )
+        for run_id, pid in rows:
+            if pid is not None and not _process_alive(pid):
+                self.interrupt_run(run_id, "the run's process ended unexpectedly; "
+                                   "resume it with --resume")
 
     # -- reading -------------------------------------------------------------------------
     def find_run(self, run_id: str, pipeline: str | None = None) -> Row[Any]:
