@@ -167,7 +167,7 @@ def machine() -> str:
     from importlib.metadata import version
 
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
                             text=True, cwd=Path(__file__).parent).stdout.strip() or "?"
     return (f"cairn {version('cairn')} @ {commit}; Python {platform.python_version()}; "
             f"{os.cpu_count()} CPUs; {memory / 2**30:.1f} GiB RAM; {platform.platform()}")

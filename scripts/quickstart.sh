@@ -9,6 +9,5 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e .
 
-cd examples/shop
-../../.venv/bin/cairn run example
-../../.venv/bin/cairn show example revenue_by_region
+.venv/bin/cairn run example --project examples/shop
+.venv/bin/cairn show example revenue_by_region --project examples/shop

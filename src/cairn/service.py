@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import time
@@ -130,7 +131,8 @@ def run_pipeline(
         runner = Runner(pipeline, graph, metadata, variable_store(project), warehouse, observer,
                         project.settings.max_parallel)
         try:
-            with routed_output():
+            with routed_output(), contextlib.chdir(project.root):
+                # Relative paths in blocks are relative to the project, wherever cairn started.
                 statuses = runner.run(run_id, [BlockName(b) for b in selected],
                                       pipeline.variables, execution_date, done,
                                       attempts_before)

@@ -420,7 +420,7 @@ FUNCTION_CASES = [
 
         helper = upstream_value
 
-        @block()
+        @block
         def f(rows):
             return rows + helper
         """,

@@ -218,3 +218,18 @@ def test_problems_stop_the_run_before_it_starts(project: ProjectFolder,
     assert problem.kind == "multiple-definitions"
     assert "a.py:1" in problem.message and "b.py:1" in problem.message
     assert not (project.root / ".cairn" / "runs").exists()
+
+
+def test_relative_paths_are_relative_to_the_project(project: ProjectFolder,
+                                                     observer: RecordingObserver,
+                                                     tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    (project.root / "data.txt").write_text("hello")
+    project.pipeline("p", {"read.py": """
+        from pathlib import Path
+        text = Path("data.txt").read_text()
+    """})
+    monkeypatch.chdir(tmp_path)
+    assert service.run_pipeline(project.load(), "p", observer).status == "success"
+    assert service.read_output(project.load(), "p", "read") == {"text": "hello"}
+    assert Path.cwd() == tmp_path
