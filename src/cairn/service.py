@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn.errors import CairnError, Problem, closest
 from cairn.graph.build import Graph, build_graph
@@ -21,7 +21,9 @@ from cairn.runtime.runner import Runner, RunObserver
 from cairn.runtime.values import StoredOutput, TableRef
 from cairn.runtime.variable_store import VariableStore
 from cairn.runtime.warehouse import Warehouse
-from cairn.store.metadata import MetadataStore
+
+if TYPE_CHECKING:  # SQLAlchemy loads only for commands that read or write history
+    from cairn.store.metadata import MetadataStore
 
 
 def plan(project: Project, name: str, variables: Mapping[str, Any] | None = None,
@@ -66,6 +68,8 @@ def select_blocks(pipeline: Pipeline, graph: Graph, blocks: Sequence[str],
 
 
 def open_metadata(project: Project) -> MetadataStore:
+    from cairn.store.metadata import MetadataStore
+
     store = MetadataStore(project.metadata_url)
     store.mark_dead_runs()
     return store

@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from graphlib import TopologicalSorter
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from cairn.blocks.spec import BlockSpec
 from cairn.errors import BlockError
@@ -31,7 +32,9 @@ from cairn.runtime.failure import Failure, describe_failure
 from cairn.runtime.values import StoredOutput, TableRef
 from cairn.runtime.variable_store import StoredOutputs, VariableStore
 from cairn.runtime.warehouse import Warehouse
-from cairn.store.metadata import MetadataStore
+
+if TYPE_CHECKING:
+    from cairn.store.metadata import MetadataStore
 
 FAILED = ("failed", "upstream_failed")
 
@@ -74,13 +77,12 @@ class _Attempt:
 class _LogSink:
     """Collects a block's output into whole lines for its log file and the observer."""
 
-    def __init__(self, path: Any, block: BlockName, attempt: int, observer: RunObserver) -> None:
+    def __init__(self, path: Path, block: BlockName, attempt: int, observer: RunObserver) -> None:
+        self.path = path
         self.block = block
+        self.attempt = attempt
         self.observer = observer
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-        if attempt > 1:
-            self.file.write(f"--- attempt {attempt} ---\n")
+        self.file: TextIO | None = None  # opened on the first line: most blocks print nothing
         self.partial: dict[str, str] = {}
 
     def __call__(self, stream: str, text: str) -> None:
@@ -90,6 +92,11 @@ class _LogSink:
             self._emit(stream, line)
 
     def _emit(self, stream: str, line: str) -> None:
+        if self.file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+            if self.attempt > 1:
+                self.file.write(f"--- attempt {self.attempt} ---\n")
         self.file.write(line + "\n" if stream == "stdout" else f"[{stream}] {line}\n")
         self.observer.block_output(self.block, stream, line)
 
@@ -97,7 +104,8 @@ class _LogSink:
         for stream, rest in self.partial.items():
             if rest:
                 self._emit(stream, rest)
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
 
 
 def _interrupt_thread(thread: threading.Thread) -> None:
