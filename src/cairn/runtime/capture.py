@@ -40,20 +40,27 @@ class _RoutedStream:
 
 
 class _RoutedLogHandler(logging.Handler):
+    def __init__(self, fallback: TextIO) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.fallback = fallback
+
     def emit(self, record: logging.LogRecord) -> None:
         sink: LineSink | None = getattr(_current, "sink", None)
         if sink is not None:
             sink("log", self.format(record) + "\n")
+        elif record.levelno >= logging.WARNING:
+            # Not from a block: what Python would print without any handler installed.
+            self.fallback.write(self.format(record) + "\n")
 
 
 @contextmanager
 def routed_output() -> Iterator[None]:
     """Install the routing for the duration of a run."""
-    handler = _RoutedLogHandler(level=logging.DEBUG)
+    old_out, old_err = sys.stdout, sys.stderr
+    handler = _RoutedLogHandler(old_err)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     old_level = root.level
-    old_out, old_err = sys.stdout, sys.stderr
     root.addHandler(handler)
     root.setLevel(min(old_level, logging.INFO) if old_level else logging.INFO)
     sys.stdout = _RoutedStream("stdout", old_out)
