@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,9 @@ class ProjectSettings(BaseModel):
         default=None, description="SQLAlchemy URL; SQLite in .cairn/ by default"
     )
     warehouse: str = Field(default=f"{STATE_DIR}/warehouse.duckdb", description="DuckDB file")
+    default_connection: str = Field(
+        default="warehouse", description="connection of SQL blocks that name none"
+    )
     max_parallel: int = Field(default=4, ge=1, le=256)
 
 
@@ -31,6 +35,7 @@ class ProjectSettings(BaseModel):
 class Project:
     root: Path
     settings: ProjectSettings
+    profile: str = "default"  # which profile of io_config.yaml is active
 
     @property
     def state_dir(self) -> Path:
@@ -67,8 +72,10 @@ class Project:
         return folder
 
 
-def find_project(explicit: Path | None = None, start: Path | None = None) -> Project:
-    """The project at `explicit`, or the nearest folder upwards holding `cairn.yaml`."""
+def find_project(explicit: Path | None = None, start: Path | None = None,
+                 profile: str | None = None) -> Project:
+    """The project at `explicit`, or the nearest folder upwards holding `cairn.yaml`.
+    The profile is `profile`, else $CAIRN_PROFILE, else `default`."""
     if explicit is not None:
         candidates = [explicit.resolve()]
     else:
@@ -77,7 +84,8 @@ def find_project(explicit: Path | None = None, start: Path | None = None) -> Pro
     for folder in candidates:
         settings_file = folder / PROJECT_FILE
         if settings_file.is_file():
-            return Project(folder, validate(ProjectSettings, settings_file))
+            chosen = profile or os.environ.get("CAIRN_PROFILE") or "default"
+            return Project(folder, validate(ProjectSettings, settings_file), chosen)
     where = str(explicit) if explicit else f"{candidates[0]} or any folder above it"
     raise CairnError(
         Problem(

@@ -1,0 +1,1 @@
+"""Connections to databases and file stores, named in io_config.yaml."""
