@@ -26,10 +26,24 @@ ProjectOption = Annotated[
 ]
 
 
+# Set by the global --profile option, before any command runs.
+_profile: str | None = None
+
+
+@app.callback()
+def _options(
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="Profile of io_config.yaml to use (default: $CAIRN_PROFILE, else "
+        "'default').", show_default=False)] = None,
+) -> None:
+    global _profile
+    _profile = profile
+
+
 def _project(path: Path | None) -> Any:
     from cairn.project.config import find_project
 
-    return find_project(path)
+    return find_project(path, profile=_profile)
 
 
 def _console(stderr: bool = False) -> Any:
@@ -232,7 +246,8 @@ def show(
     if format not in ("table", "csv", "json"):
         raise CairnError(Problem("bad-format", f"unknown format {format!r}",
                                  hint="use table, csv or json"))
-    values = service.read_output(_project(project), pipeline, block, run_id, output)
+    # Tables in databases are fetched only as far as they are shown.
+    values = service.read_output(_project(project), pipeline, block, run_id, output, limit)
     if format != "table" and len(values) > 1:
         raise CairnError(Problem("several-outputs", f"block {block} has several outputs: "
                                  + ", ".join(values), hint="choose one with --output NAME"))
@@ -249,6 +264,58 @@ def show(
         else:
             sys.stdout.write((json.dumps(value, default=repr) if format == "json"
                               else str(value)) + "\n")
+
+
+connections_app = typer.Typer(help="The connections of io_config.yaml: list and test them.",
+                              no_args_is_help=True)
+app.add_typer(connections_app, name="connections")
+
+
+@connections_app.command("list")
+def connections_list(project: ProjectOption = None) -> None:
+    """List the active profile's connections, with passwords and secrets masked."""
+    from cairn.io.check import describe
+    from cairn.io.config import load_connections
+
+    found = _project(project)
+    rows = [(c.name, c.kind, describe(c)) for c in load_connections(found).values()]
+    _console().print(_plain_table(f"Connections (profile {found.profile})",
+                                  ("name", "kind", "where"), rows))
+
+
+@connections_app.command("test")
+def connections_test(
+    name: Annotated[str | None, typer.Argument(help="Only this connection.")] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Check that connections answer (SELECT 1, or list the files URL); exit 1 if one fails."""
+    from cairn.io.check import check_connection
+    from cairn.io.config import get_connection, load_connections
+
+    found = _project(project)
+    chosen = [get_connection(found, name)] if name else list(load_connections(found).values())
+    from rich.text import Text
+
+    results = [(c, check_connection(c)) for c in chosen]
+    rows = [(c.name, c.kind, Text("ok", "green") if reason is None else Text("failed", "red"),
+             reason or "") for c, reason in results]
+    _console().print(_plain_table(f"Connections (profile {found.profile})",
+                                  ("name", "kind", "status", "reason"), rows))
+    if any(reason is not None for _, reason in results):
+        raise typer.Exit(1)
+
+
+def _plain_table(title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> Any:
+    """A table whose strings are shown as they are: a URL or a reason may hold `[`."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(escape(cell) if isinstance(cell, str) else cell for cell in row))
+    return table
 
 
 def _print_problems(problems: list[Any]) -> None:

@@ -20,7 +20,6 @@ from cairn.runtime.capture import routed_output
 from cairn.runtime.runner import Runner, RunObserver
 from cairn.runtime.values import StoredOutput, TableRef
 from cairn.runtime.variable_store import VariableStore
-from cairn.runtime.warehouse import Warehouse
 
 if TYPE_CHECKING:  # SQLAlchemy loads only for commands that read or write history
     from cairn.store.metadata import MetadataStore
@@ -102,8 +101,11 @@ def run_pipeline(
     resume: str | None = None,
 ) -> RunResult:
     """Run a pipeline (or some of its blocks), or resume an earlier run where it stopped."""
+    from cairn.io.config import load_connections
+    from cairn.io.pool import Databases
+
     metadata = open_metadata(project)
-    warehouse = Warehouse(project.warehouse_path)
+    databases = Databases(load_connections(project))
     try:
         if resume is not None:
             record = (metadata.latest_run(name) if resume == "latest"
@@ -132,8 +134,8 @@ def run_pipeline(
             execution_date = datetime.now(UTC).replace(tzinfo=None)
             metadata.create_run(run_id, name, selected, pipeline.variables, execution_date)
 
-        runner = Runner(pipeline, graph, metadata, variable_store(project), warehouse, observer,
-                        project.settings.max_parallel)
+        runner = Runner(pipeline, graph, metadata, variable_store(project), databases,
+                        observer, project.settings.max_parallel)
         try:
             with routed_output(), contextlib.chdir(project.root):
                 # Relative paths in blocks are relative to the project, wherever cairn started.
@@ -149,14 +151,16 @@ def run_pipeline(
                             if failed else None)
         return RunResult(run_id, status, statuses, resume is not None)
     finally:
-        warehouse.close()
+        databases.close()
         metadata.close()
 
 
 def read_output(project: Project, pipeline_name: str, block: str,
-                run_id: str | None = None, output: str | None = None) -> dict[str, Any]:
+                run_id: str | None = None, output: str | None = None,
+                limit: int | None = None) -> dict[str, Any]:
     """A block's outputs from its latest successful run (or from the given run): the one
-    named `output`, else the one named after the block, else all of them."""
+    named `output`, else the one named after the block, else all of them. Tables kept in
+    a database come back as pandas DataFrames of at most `limit` rows."""
     pipeline = load_pipeline(project, pipeline_name)
     check_blocks(pipeline, [block])
     metadata = open_metadata(project)
@@ -180,13 +184,21 @@ def read_output(project: Project, pipeline_name: str, block: str,
         outputs = [o for o in outputs if o.name == wanted]
     values: dict[str, Any] = {}
     for stored in outputs:
-        value = store.load(RunId(record.run_id), BlockName(block), stored) if stored.file else (
-            TableRef(stored.note or stored.name) if stored.kind == "table" else None)
+        value = store.load(RunId(record.run_id), BlockName(block), stored) if (
+            stored.file or stored.kind == "table") else None
         if isinstance(value, TableRef):
-            warehouse = Warehouse(project.warehouse_path)
-            try:
-                value = warehouse.read(value.name)
-            finally:
-                warehouse.close()
+            value = read_table(project, value, limit)
         values[stored.name] = value
     return values
+
+
+def read_table(project: Project, table: TableRef, limit: int | None = None) -> Any:
+    """A table of a block, read from its connection as a pandas DataFrame."""
+    from cairn.io.config import load_connections
+    from cairn.io.pool import Databases
+
+    databases = Databases(load_connections(project))
+    try:
+        return databases.get(table.connection).read(table.name, limit).to_pandas()
+    finally:
+        databases.close()

@@ -104,4 +104,4 @@ def test_view_over_python_output_is_refused(project: ProjectFolder,
     result = service.run_pipeline(project.load(), "p", observer)
     failure = observer.outcomes["v"].failure
     assert result.status == "failed" and failure is not None
-    assert "a view cannot read Python outputs (frame)" in failure.message
+    assert "a view cannot read tables from outside its database (frame)" in failure.message

@@ -72,7 +72,7 @@ def test_unstorable_values_are_recorded_not_fatal(tmp_path: Path) -> None:
 
 def test_warehouse_tables_are_references(tmp_path: Path) -> None:
     stored = write_value(TableRef("sums"), tmp_path, "sums")
-    assert stored == StoredOutput("sums", "table", note="sums")
+    assert stored == StoredOutput("sums", "table", note="sums", connection="warehouse")
     assert read_value(stored, tmp_path) == TableRef("sums")
 
 

@@ -3,21 +3,55 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cairn.blocks.spec import BlockSpec
+from cairn.errors import CairnError, Problem, closest
 from cairn.ids import BlockName, VariableName
+from cairn.io.connection import Connection
 
 
-def parse_block(name: BlockName, path: Path, variables: Mapping[str, Any]) -> BlockSpec:
-    """Parse one block file. Raises CairnError with the file and line of any problem."""
+@dataclass
+class SQLTargets:
+    """Where SQL blocks may run: the profile's connections and the default one."""
+
+    connections: Mapping[str, Connection] = field(default_factory=dict)
+    default: str = "warehouse"
+
+
+def _sql_target(header: dict[str, str], chosen: str | None, dialect: str | None,
+                targets: SQLTargets | None, filename: str) -> tuple[Connection, str]:
+    """The block's connection (pipeline.yaml, else its header, else the default), and
+    the dialect it is written in (its setting, else the connection's). Without targets,
+    the block is read as DuckDB SQL on the default connection, unchecked."""
+    if targets is None:
+        name = chosen or header.get("connection") or SQLTargets.default
+        return Connection(name, "duckdb"), dialect or header.get("dialect") or "duckdb"
+    name = chosen or header.get("connection") or targets.default
+    connection = targets.connections.get(name)
+    if connection is None or not connection.is_sql:
+        sql = [n for n, c in targets.connections.items() if c.is_sql]
+        raise CairnError(Problem("unknown-connection",
+                                 f"the block runs on connection {name!r}, which is not a SQL "
+                                 "connection of the active profile", file=filename, line=1,
+                                 hint=closest(name, sql)))
+    return connection, dialect or header.get("dialect") or connection.dialect
+
+
+def parse_block(name: BlockName, path: Path, variables: Mapping[str, Any],
+                targets: SQLTargets | None = None, connection: str | None = None,
+                dialect: str | None = None) -> BlockSpec:
+    """Parse one block file. Raises CairnError with the file and line of any problem.
+    `connection` and `dialect` are the block's settings from pipeline.yaml (SQL only)."""
     source = path.read_text(encoding="utf-8")
     if path.suffix == ".sql":
         from cairn.blocks.sql_analysis import analyze_sql, read_header
 
         header = read_header(source, str(path))
-        rendered = analyze_sql(source, str(path), variables)
+        target, written_in = _sql_target(header, connection, dialect, targets, str(path))
+        rendered = analyze_sql(source, str(path), variables, written_in, target.schema)
         return BlockSpec(
             name=name,
             language="sql",
@@ -26,6 +60,8 @@ def parse_block(name: BlockName, path: Path, variables: Mapping[str, Any]) -> Bl
             defines={VariableName(name): 1},
             references={VariableName(k): v for k, v in rendered.references.items()},
             header=header,
+            connection=target.name,
+            dialect=written_in,
         )
 
     from cairn.blocks.python_analysis import analyze_python, parse_python

@@ -29,5 +29,8 @@ class BlockSpec:
     function_name: str | None = None
     # Names of `test_*` functions to run against the block's outputs.
     tests: list[str] = field(default_factory=list)
-    # Settings from a `-- cairn: key=value` header (SQL) or pipeline.yaml.
+    # Settings from a `-- cairn: key=value` header (SQL).
     header: dict[str, str] = field(default_factory=dict)
+    # SQL blocks: the connection they run on and the dialect they are written in.
+    connection: str | None = None
+    dialect: str | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,19 +14,76 @@ from sqlglot.optimizer.scope import traverse_scope
 
 from cairn.errors import CairnError, Problem
 
-DIALECT = "duckdb"
+DEFAULT_DIALECT = "duckdb"
+# Schemas whose tables count as the blocks' own namespace.
+_OWN_SCHEMAS = ("main", "public")
 _HEADER = re.compile(r"^\s*--\s*cairn:\s*(.*)$")
 # A quoted table name holding one of these is a file path or URL, not a table.
 _PATH_CHARACTERS = ("/", ".", ":", "\\")
 
 
 @dataclass
-class RenderedSQL:
-    """A SQL block after templating: its statements and the tables it reads."""
+class Statement:
+    """One statement of a block: its text as written and the file line it starts on."""
 
     text: str
-    statements: list[exp.Expr]
+    line: int
+    parsed: exp.Expr | None = None
+
+
+@dataclass
+class RenderedSQL:
+    """A SQL block after templating: its statements, parameters and the tables it reads."""
+
+    text: str
+    statements: list[Statement]
+    parameters: dict[str, Any] = field(default_factory=dict)
     references: dict[str, int] = field(default_factory=dict)
+
+
+class BoundVariable:
+    """What `{{ var('x') }}` renders to: a bind placeholder, never the value as text.
+
+    Jinja logic (`{% if var('x') > 3 %}`) still sees the value. Looping over a list
+    variable yields its items as quoted identifiers (for table or column names), so a value
+    can never end a string or a statement.
+    """
+
+    def __init__(self, placeholder: str, value: Any, dialect: str) -> None:
+        self.placeholder = placeholder
+        self.value = value
+        self.dialect = dialect
+
+    def __str__(self) -> str:
+        if self.placeholder:
+            return self.placeholder
+        # No placeholder (a view cannot hold parameters): a literal, quoted and escaped.
+        return exp.convert(self.value).sql(self.dialect)
+
+    def __iter__(self) -> Iterator[str]:
+        for item in self.value:
+            yield exp.to_identifier(str(item), quoted=True).sql(self.dialect)
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self.value == other)
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __lt__(self, other: Any) -> bool:
+        return bool(self.value < other)
+
+    def __le__(self, other: Any) -> bool:
+        return bool(self.value <= other)
+
+    def __gt__(self, other: Any) -> bool:
+        return bool(self.value > other)
+
+    def __ge__(self, other: Any) -> bool:
+        return bool(self.value >= other)
 
 
 def read_header(source: str, filename: str) -> dict[str, str]:
@@ -54,22 +111,27 @@ def read_header(source: str, filename: str) -> dict[str, str]:
     return settings
 
 
-def render(source: str, filename: str, variables: Mapping[str, Any]) -> tuple[str, list[str]]:
-    """Expand Jinja (`ref`, `var`, `set`, `for`) and return the text and the refs it made."""
+def render(source: str, filename: str, variables: Mapping[str, Any], param_prefix: str = ":",
+           dialect: str = DEFAULT_DIALECT) -> tuple[str, list[str], dict[str, Any]]:
+    """Expand Jinja (`ref`, `var`, `set`, `for`): the text, the refs it made, and the values
+    of the variables it used, to bind as parameters named `<param_prefix><name>`. With an
+    empty prefix, variables become quoted SQL literals instead."""
     refs: list[str] = []
+    parameters: dict[str, Any] = {}
     if "{{" not in source and "{%" not in source:
-        return source, refs
+        return source, refs, parameters
     import jinja2
 
     def ref(name: str) -> str:
         refs.append(name)
         return name
 
-    def var(name: str, default: Any = None) -> Any:
-        if name in variables:
-            return variables[name]
-        if default is not None:
-            return default
+    def var(name: str, default: Any = None) -> BoundVariable:
+        if name in variables or default is not None:
+            value = variables.get(name, default)
+            if param_prefix:
+                parameters[name] = value
+            return BoundVariable(param_prefix + name if param_prefix else "", value, dialect)
         raise CairnError(
             Problem(
                 "unknown-variable",
@@ -83,7 +145,7 @@ def render(source: str, filename: str, variables: Mapping[str, Any]) -> tuple[st
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
     try:
         template = environment.from_string(source)
-        return template.render(ref=ref, var=var), refs
+        return template.render(ref=ref, var=var), refs, parameters
     except jinja2.TemplateSyntaxError as error:
         raise CairnError(
             Problem("template-error", f"Jinja error: {error.message}", file=filename,
@@ -101,12 +163,12 @@ def render(source: str, filename: str, variables: Mapping[str, Any]) -> tuple[st
         ) from None
 
 
-def _table_name(table: exp.Table) -> str | None:
+def _table_name(table: exp.Table, schema: str | None) -> str | None:
     """The name a table reference resolves to among blocks, or None for paths and others."""
     identifier = table.this
     if not isinstance(identifier, exp.Identifier) or table.catalog:
         return None
-    if table.db and table.db != "main":
+    if table.db and table.db not in (*_OWN_SCHEMAS, schema):
         return None
     name = str(identifier.this)
     if identifier.quoted and any(c in name for c in _PATH_CHARACTERS):
@@ -142,36 +204,74 @@ def _statement_tables(statement: exp.Expr) -> list[exp.Table]:
     return tables
 
 
-def analyze_sql(source: str, filename: str, variables: Mapping[str, Any]) -> RenderedSQL:
-    """Render and parse a SQL block; tables it creates itself are not references."""
-    text, refs = render(source, filename, variables)
+def split_statements(text: str, dialect: str) -> list[tuple[str, int]]:
+    """The statements of a script as written, with the line each starts on. Semicolons
+    inside strings and comments do not split (sqlglot's tokenizer knows the dialect)."""
+    from sqlglot import TokenType
+    from sqlglot.dialects import Dialect
+
+    tokens = Dialect.get_or_raise(dialect).tokenizer().tokenize(text)
+    statements: list[tuple[str, int]] = []
+    start: int | None = None
+    line = 1
+    for token in [*tokens, None]:
+        if token is None or token.token_type == TokenType.SEMICOLON:
+            if start is not None:
+                end = token.start if token is not None else len(text)
+                statements.append((text[start:end].strip(), line))
+            start = None
+        elif start is None:
+            start, line = token.start, token.line
+    return statements
+
+
+def _syntax_problem(error: ParseError, filename: str, line_offset: int) -> CairnError:
+    first = error.errors[0] if error.errors else {}
+    return CairnError(
+        Problem(
+            "sql-syntax-error",
+            f"SQL syntax error: {first.get('description', error)} near "
+            f"{first.get('highlight', '')!r}",
+            file=filename,
+            line=line_offset + int(first.get("line") or 1) - 1,
+        )
+    )
+
+
+def analyze_sql(source: str, filename: str, variables: Mapping[str, Any],
+                dialect: str = DEFAULT_DIALECT, schema: str | None = None,
+                param_prefix: str = ":") -> RenderedSQL:
+    """Render, split and parse a SQL block; tables it creates itself are not references."""
+    text, refs, parameters = render(source, filename, variables, param_prefix, dialect)
     try:
-        statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
-    except ParseError as error:
-        first = error.errors[0] if error.errors else {}
-        raise CairnError(
-            Problem(
-                "sql-syntax-error",
-                f"SQL syntax error: {first.get('description', error)} near "
-                f"{first.get('highlight', '')!r}",
-                file=filename,
-                line=first.get("line"),
-            )
-        ) from None
+        split = split_statements(text, dialect)
+    except sqlglot.errors.TokenError as error:
+        raise CairnError(Problem("sql-syntax-error", f"SQL syntax error: {error}",
+                                 file=filename)) from None
+    statements: list[Statement] = []
+    parsed_statements: list[exp.Expr] = []
+    for statement_text, line in split:
+        try:
+            parsed = sqlglot.parse_one(statement_text, read=dialect)
+        except ParseError as error:
+            raise _syntax_problem(error, filename, line) from None
+        statements.append(Statement(statement_text, line, parsed))
+        parsed_statements.append(parsed)
     if not statements:
         raise CairnError(Problem("empty-block", "the SQL block has no statement", file=filename))
 
     references: dict[str, int] = {}
     created: set[str] = set()
-    for statement in statements:
-        made = _target(statement) if isinstance(statement, exp.Create) else None
-        for table in _statement_tables(statement):
-            name = _table_name(table)
+    for statement, parsed in zip(statements, parsed_statements, strict=True):
+        made = _target(parsed) if isinstance(parsed, exp.Create) else None
+        for table in _statement_tables(parsed):
+            name = _table_name(table, schema)
             if name is not None and name not in created and table is not made:
-                references.setdefault(name, int(table.this.meta.get("line", 1)))
-        made_name = _table_name(made) if made is not None else None
+                line = statement.line + int(table.this.meta.get("line", 1)) - 1
+                references.setdefault(name, line)
+        made_name = _table_name(made, schema) if made is not None else None
         if made_name is not None:
             created.add(made_name)
     for name in refs:  # `ref()` always makes a reference, even to a table made here
         references.setdefault(name, 1)
-    return RenderedSQL(text=text, statements=statements, references=references)
+    return RenderedSQL(text, statements, parameters, references)

@@ -1,95 +1,92 @@
-"""Execute a SQL block in the warehouse; its result stays there as a table or view."""
+"""Execute a SQL block on its connection; its result stays there as a table or view."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from sqlglot import exp
+
 from cairn.blocks.spec import BlockSpec
-from cairn.blocks.sql_analysis import render
-from cairn.errors import BlockError
+from cairn.blocks.sql_analysis import Statement, analyze_sql
+from cairn.errors import BlockError, CairnError
+from cairn.io.database import Database, Materialize, Policy, SQLResult, SQLWork
+from cairn.io.pool import Databases
 from cairn.runtime.values import TableRef, table_kind
-from cairn.runtime.warehouse import Warehouse, quote
 
-_DUCKDB_LINE = re.compile(r"LINE (\d+):")
-
-
-def _reported_line(error: Exception, first_line: int) -> int:
-    """DuckDB says `LINE n:` counting from the statement's start; make it a file line."""
-    match = _DUCKDB_LINE.search(str(error))
-    return first_line + int(match.group(1)) - 1 if match else first_line
+# What `{{ var('x') }}` becomes while a block is translated to another dialect: a plain
+# identifier every dialect keeps as it is, swapped for the real placeholder afterwards.
+_SENTINEL = "cairn_param__"
 
 
-def _line_of(text: str, statement: str, start: int) -> tuple[int, int]:
-    """The 1-based line where `statement` begins in `text`, searching from `start`."""
-    position = text.find(statement.strip(), start)
-    if position < 0:
-        return 1, start
-    return text.count("\n", 0, position) + 1, position + len(statement.strip())
+def _frames(inputs: Mapping[str, Any], database: Database, databases: Databases,
+            ) -> dict[str, Any]:
+    """Inputs that are tables somewhere else, to expose to the block under their names.
+    Tables of the same connection are read in place, so they are not among them."""
+    frames: dict[str, Any] = {}
+    for name, value in inputs.items():
+        if isinstance(value, TableRef):
+            if value.connection != database.connection.name:
+                frames[name] = databases.get(value.connection).read(value.name)
+        elif table_kind(value) is not None:
+            frames[name] = value
+    return frames
 
 
-def run_sql(
-    spec: BlockSpec,
-    inputs: Mapping[str, Any],
-    variables: Mapping[str, Any],
-    warehouse: Warehouse,
-    materialize: str,
-) -> dict[str, Any]:
-    """Run every statement; the last one must be a query, stored under the block's name."""
-    import duckdb
+def _translated(statements: list[Statement], written_in: str, target: str, prefix: str,
+                ) -> list[Statement]:
+    import sqlglot
 
-    text, _refs = render(spec.source, str(spec.file), variables)
-    cursor = warehouse.cursor()
+    translated = []
+    for statement in statements:
+        text = sqlglot.transpile(statement.text, read=written_in, write=target)[0]
+        translated.append(Statement(text.replace(_SENTINEL, prefix), statement.line))
+    return translated
+
+
+def run_sql(spec: BlockSpec, inputs: Mapping[str, Any], variables: Mapping[str, Any],
+            databases: Databases, materialize: Materialize, policy: Policy,
+            ) -> tuple[dict[str, Any], SQLResult]:
+    """Run the block's statements in one transaction on its connection."""
+    assert spec.connection is not None and spec.dialect is not None
+    database = databases.get(spec.connection)
+    target_dialect = database.connection.dialect
+    translate = spec.dialect != target_dialect
+    # A view keeps its SQL, so it cannot keep parameters: its variables become literals.
+    prefix = "" if materialize == "view" else (_SENTINEL if translate else
+                                               database.param_prefix)
+    rendered = analyze_sql(spec.source, str(spec.file), variables, spec.dialect,
+                           database.schema, prefix)
+    statements = rendered.statements
+    if translate:
+        statements = _translated(statements, spec.dialect, target_dialect,
+                                 database.param_prefix)
+    last = rendered.statements[-1].parsed
+    if not isinstance(last, exp.Query | exp.Values):
+        raise BlockError(
+            "the last statement of a SQL block must be a query (SELECT, WITH, VALUES)",
+            file=str(spec.file), line=rendered.statements[-1].line,
+            detail="hint: its result becomes the block's table; end the file with a query",
+        )
+    frames = _frames(inputs, database, databases)
+    if materialize == "view" and frames:
+        raise BlockError(
+            f"a view cannot read tables from outside its database ({', '.join(frames)}): "
+            "they exist only while the block runs",
+            file=str(spec.file),
+            detail="hint: set `materialize: table` for this block in pipeline.yaml",
+        )
+    work = SQLWork(spec.name, statements, rendered.parameters, frames, materialize, policy)
     try:
-        python_tables = []
-        for name, value in inputs.items():
-            if table_kind(value) is not None:
-                cursor.register(name, value)  # a view over the frame: no copy
-                python_tables.append(name)
-        if materialize == "view" and python_tables:
-            raise BlockError(
-                f"a view cannot read Python outputs ({', '.join(python_tables)}): they exist "
-                "only while the block runs",
-                file=str(spec.file),
-                detail="hint: set `materialize: table` for this block in pipeline.yaml",
-            )
-        try:
-            statements = duckdb.extract_statements(text)
-        except duckdb.Error as error:
-            raise BlockError(f"SQL error: {error}", file=str(spec.file),
-                             line=_reported_line(error, 1)) from None
-        if not statements or statements[-1].type != duckdb.StatementType.SELECT:
-            raise BlockError(
-                "the last statement of a SQL block must be a query (SELECT, WITH, FROM, VALUES)",
-                file=str(spec.file),
-                detail="hint: its result becomes the block's table; end the file with a query",
-            )
-        offset = 0
-        for index, statement in enumerate(statements, start=1):
-            line, offset = _line_of(text, statement.query, offset)
-            query = statement.query.strip().rstrip(";")
-            if index == len(statements):
-                kind = "VIEW" if materialize == "view" else "TABLE"
-                query = f"CREATE OR REPLACE {kind} {quote(spec.name)} AS {query}"
-            try:
-                cursor.execute(query)
-            except duckdb.Error as error:
-                raise BlockError(
-                    f"SQL error in statement {index}: {error}",
-                    file=str(spec.file),
-                    line=_reported_line(error, line),
-                    detail="statement: " + " ".join(statement.query.split())[:300],
-                ) from None
-        return {spec.name: TableRef(spec.name)}
-    finally:
-        cursor.close()
+        result = database.run(work)
+    except BlockError as error:
+        error.file = str(spec.file)
+        raise
+    except CairnError as error:
+        raise BlockError(str(error), file=str(spec.file)) from None
+    except Exception as error:  # the driver could not reach or use the database
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        raise BlockError(f"connection {spec.connection} failed: {type(error).__name__}: "
+                         f"{first_line}", file=str(spec.file)) from None
+    return {spec.name: TableRef(spec.name, database.connection.name)}, result
 
-
-def count_rows(warehouse: Warehouse, table: str) -> int:
-    cursor = warehouse.cursor()
-    try:
-        row = cursor.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()
-        return int(row[0]) if row else 0
-    finally:
-        cursor.close()

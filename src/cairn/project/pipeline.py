@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cairn.blocks.parse import parse_block
+from cairn.blocks.parse import SQLTargets, parse_block
 from cairn.blocks.spec import BlockSpec
 from cairn.errors import CairnError, Problem, closest
 from cairn.ids import BlockName
@@ -32,6 +32,8 @@ class BlockSettings(BaseModel):
     timeout: float | None = Field(default=None, gt=0)
     connection: str | None = None
     materialize: Literal["table", "view"] | None = None
+    write: Literal["replace", "append", "fail"] | None = None
+    dialect: str | None = None
 
 
 class PipelineSettings(BaseModel):
@@ -104,11 +106,20 @@ def load_pipeline(
 
     order = [BlockName(b) for b in configured if b in files]
     order += [b for b in files if b not in configured]
+    targets = None
+    if any(path.suffix == ".sql" for path in files.values()):
+        from cairn.io.config import load_connections
+
+        targets = SQLTargets(load_connections(project), project.settings.default_connection)
     blocks: dict[BlockName, BlockSpec] = {}
     for block_name in order:
         path = files[block_name]
+        settings_of = configured.get(block_name)
         try:
-            blocks[block_name] = parse_block(block_name, path, merged_variables)
+            blocks[block_name] = parse_block(
+                block_name, path, merged_variables, targets,
+                settings_of.connection if settings_of else None,
+                settings_of.dialect if settings_of else None)
         except CairnError as error:
             problems.extend(error.problems)
             language = BLOCK_SUFFIXES[path.suffix]

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from graphlib import TopologicalSorter
 from pathlib import Path
@@ -31,9 +31,10 @@ from cairn.runtime.context import RunContext
 from cairn.runtime.failure import Failure, describe_failure
 from cairn.runtime.values import StoredOutput, TableRef
 from cairn.runtime.variable_store import StoredOutputs, VariableStore
-from cairn.runtime.warehouse import Warehouse
 
 if TYPE_CHECKING:
+    from cairn.io.database import SQLResult
+    from cairn.io.pool import Databases
     from cairn.store.metadata import MetadataStore
 
 FAILED = ("failed", "upstream_failed")
@@ -58,6 +59,7 @@ class Outcome:
     rows_out: int | None = None
     peak_memory_bytes: int | None = None
     duration_s: float = 0.0
+    profile: list[dict[str, Any]] | None = None  # SQL blocks: per statement
 
     @property
     def output_bytes(self) -> int:
@@ -125,7 +127,7 @@ class Runner:
         graph: Graph,
         metadata: MetadataStore,
         store: VariableStore,
-        warehouse: Warehouse,
+        databases: Databases,
         observer: RunObserver,
         max_parallel: int,
     ) -> None:
@@ -133,7 +135,7 @@ class Runner:
         self.graph = graph
         self.metadata = metadata
         self.store = store
-        self.warehouse = warehouse
+        self.databases = databases
         self.observer = observer
         self.max_parallel = max_parallel
         self.values: dict[BlockName, dict[str, Any] | StoredOutputs] = {}
@@ -241,6 +243,7 @@ class Runner:
             peak_memory_bytes=outcome.peak_memory_bytes,
             error=outcome.failure.describe() if outcome.failure else None,
             outputs=[o.to_dict() for o in outcome.stored],
+            profile=outcome.profile,
         )
         self.observer.block_finished(attempt.block, outcome)
 
@@ -265,7 +268,7 @@ class Runner:
             )
         value = outputs.get(name) if isinstance(outputs, StoredOutputs) else outputs[name]
         if isinstance(value, TableRef) and not for_sql:
-            return self.warehouse.read(value.name)
+            return self.databases.get(value.connection).read(value.name).to_pandas()
         return value
 
     def _inputs(self, spec: BlockSpec) -> dict[str, Any]:
@@ -295,15 +298,12 @@ class Runner:
         try:
             time.sleep(delay)
             with block_output(sink):
-                outputs = self._execute(spec, attempt.recorded)
+                outputs, sql = self._execute(spec, attempt.recorded)
                 stored = self.store.save(self.run_id, block, outputs)
             rows = [o.rows for o in stored if o.rows is not None]
-            if spec.language == "sql":
-                from cairn.blocks.sql_run import count_rows
-
-                rows = [count_rows(self.warehouse, block)]
             outcome = Outcome(block, attempt.recorded, "success", outputs, stored,
-                              rows_out=sum(rows) if rows else None)
+                              rows_out=sql.rows if sql else (sum(rows) if rows else None),
+                              profile=[asdict(p) for p in sql.profile] if sql else None)
         except (Exception, SystemExit) as error:
             outcome = Outcome(block, attempt.recorded, "failed",
                               failure=describe_failure(error, str(spec.file)))
@@ -313,16 +313,18 @@ class Runner:
         outcome.peak_memory_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         self.results.put((attempt, outcome))
 
-    def _execute(self, spec: BlockSpec, attempt: int) -> dict[str, Any]:
+    def _execute(self, spec: BlockSpec, attempt: int) -> tuple[dict[str, Any], SQLResult | None]:
         inputs = self._inputs(spec)
         if spec.language == "sql":
             from cairn.blocks.sql_run import run_sql
 
-            materialize = (self.pipeline.block_settings[spec.name].materialize
-                           or spec.header.get("materialize", "table"))
-            return run_sql(spec, inputs, self.variables, self.warehouse, materialize)
+            settings = self.pipeline.block_settings[spec.name]
+            materialize = settings.materialize or spec.header.get("materialize", "table")
+            policy = settings.write or spec.header.get("write", "replace")
+            return run_sql(spec, inputs, self.variables, self.databases,
+                           materialize, policy)  # type: ignore[arg-type]
         from cairn.blocks.python_run import run_python
 
         context = RunContext(self.run_id, self.pipeline.name, spec.name, self.execution_date,
                              self.variables, attempt)
-        return run_python(spec, inputs, context)
+        return run_python(spec, inputs, context), None

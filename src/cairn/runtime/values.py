@@ -23,9 +23,10 @@ _SLICE_ROWS = 1_000_000
 
 @dataclass(frozen=True)
 class TableRef:
-    """An output that lives in the warehouse as a table or view, not in a file."""
+    """An output that lives in a database as a table or view, not in a file."""
 
     name: str
+    connection: str = "warehouse"
 
 
 @dataclass
@@ -38,6 +39,7 @@ class StoredOutput:
     rows: int | None = None
     bytes: int = 0
     note: str | None = None
+    connection: str | None = None  # for tables kept in a database
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,7 +114,7 @@ def is_json_scalar(value: object) -> bool:
 def write_value(value: Any, folder: Path, name: str) -> StoredOutput:
     """Write one output into `folder`; values that cannot be stored are recorded as such."""
     if isinstance(value, TableRef):
-        return StoredOutput(name, "table", note=value.name)
+        return StoredOutput(name, "table", note=value.name, connection=value.connection)
     kind = table_kind(value)
     if kind is not None:
         import pyarrow as pa
@@ -149,7 +151,7 @@ def read_arrow(path: Path) -> Any:
 def read_value(output: StoredOutput, folder: Path) -> Any:
     """Read an output back as the kind of object the block produced."""
     if output.kind == "table":
-        return TableRef(output.note or output.name)
+        return TableRef(output.note or output.name, output.connection or "warehouse")
     if output.file is None:
         raise FileNotFoundError(f"{output.name} was not stored ({output.note})")
     path = folder / output.file

@@ -135,8 +135,9 @@ class MetadataStore:
             started = connection.execute(
                 select(block_runs.c.started_at).where(block_runs.c.id == block_run_id)
             ).scalar_one()
-            if "outputs" in fields:
-                fields["outputs"] = json.dumps(fields["outputs"])
+            for key in ("outputs", "profile"):
+                if fields.get(key) is not None:
+                    fields[key] = json.dumps(fields[key])
             connection.execute(
                 update(block_runs)
                 .where(block_runs.c.id == block_run_id)

@@ -52,8 +52,9 @@ block_runs = Table(
     Column("peak_memory_bytes", Integer),
     Column("error", Text),
     Column("outputs", Text),
+    Column("profile", Text),
     Index("ix_block_runs_run", "run_id"),
     Index("ix_block_runs_latest", "pipeline", "block", "status"),
 )
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"

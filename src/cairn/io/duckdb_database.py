@@ -1,0 +1,151 @@
+"""DuckDB, embedded: frames are scanned in place through Arrow, no copy."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from cairn.errors import CairnError, Problem
+from cairn.io.database import (
+    Database,
+    Policy,
+    SQLResult,
+    SQLWork,
+    StatementProfile,
+    policy_refusal,
+    statement_error,
+)
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class DuckDBDatabase(Database):
+    """One DuckDB connection per process, opened on first use; a cursor per block."""
+
+    param_prefix = "$"
+
+    def __init__(self, connection: Any) -> None:
+        super().__init__(connection)
+        self.path = connection.path()
+        self._connection: Any = None
+        self._lock = threading.Lock()
+
+    def _cursor(self) -> Any:
+        with self._lock:
+            if self._connection is None:
+                import duckdb
+
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self._connection = duckdb.connect(str(self.path))
+                except duckdb.Error as error:
+                    raise CairnError(
+                        Problem(
+                            "warehouse",
+                            f"cannot open the DuckDB database {self.path} "
+                            f"(connection {self.connection.name}): {error}",
+                            hint="another process may be using it; wait for it to finish",
+                        )
+                    ) from None
+            cursor = self._connection.cursor()
+        if self.schema:
+            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
+            cursor.execute(f"SET search_path = '{self.schema},main'")
+        return cursor
+
+    def qualified(self, table: str) -> str:
+        return f"{quote(self.schema)}.{quote(table)}" if self.schema else quote(table)
+
+    def _existing(self, cursor: Any, table: str) -> str | None:
+        row = cursor.execute(
+            "SELECT table_type FROM information_schema.tables "
+            "WHERE table_schema = ? AND table_name = ?",
+            [self.schema or "main", table],
+        ).fetchone()
+        return None if row is None else ("view" if row[0] == "VIEW" else "table")
+
+    def run(self, work: SQLWork) -> SQLResult:
+        import duckdb
+
+        cursor = self._cursor()
+        try:
+            cursor.begin()
+            for name, frame in work.frames.items():
+                cursor.register(name, frame)  # a view over the frame: no copy
+
+            def execute(text: str, parameters: dict[str, Any]) -> int | None:
+                cursor.execute(text, parameters or None)
+                return None
+
+            profile, last = self._run_statements(work, execute)
+            started = time.perf_counter()
+            try:
+                self._materialize(cursor, work, last.text)
+            except duckdb.Error as error:
+                raise statement_error(len(work.statements), last, error) from None
+            rows = self._count(cursor, work.target)
+            profile.append(StatementProfile(len(work.statements), last.line,
+                                            time.perf_counter() - started, rows))
+            cursor.commit()
+            return SQLResult(rows, profile)
+        except BaseException:
+            cursor.rollback()
+            raise
+        finally:
+            cursor.close()
+
+    def _materialize(self, cursor: Any, work: SQLWork, query: str) -> None:
+        target = self.qualified(work.target)
+        parameters = {
+            k: v for k, v in work.parameters.items() if f"${k}" in query
+        } or None
+        existing = self._existing(cursor, work.target)
+        if existing is not None and work.policy == "fail":
+            raise policy_refusal(target)
+        if work.materialize == "view":
+            if existing == "table":
+                cursor.execute(f"DROP TABLE {target}")
+            cursor.execute(f"CREATE OR REPLACE VIEW {target} AS {query}", parameters)
+        elif existing == "table" and work.policy == "append":
+            cursor.execute(f"INSERT INTO {target} {query}", parameters)
+        else:
+            if existing == "view":
+                cursor.execute(f"DROP VIEW {target}")
+            cursor.execute(f"CREATE OR REPLACE TABLE {target} AS {query}", parameters)
+
+    def _count(self, cursor: Any, table: str) -> int:
+        row = cursor.execute(f"SELECT count(*) FROM {self.qualified(table)}").fetchone()
+        return int(row[0]) if row else 0
+
+    def read(self, table: str, limit: int | None = None) -> Any:
+        suffix = f" LIMIT {int(limit)}" if limit is not None else ""
+        return self.query(f"SELECT * FROM {self.qualified(table)}{suffix}")
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
+        cursor = self._cursor()
+        try:
+            return cursor.sql(sql, params=dict(parameters) if parameters else None
+                              ).to_arrow_table()
+        finally:
+            cursor.close()
+
+    def write(self, table: str, frame: Any, policy: Policy = "replace") -> int:
+        from cairn.blocks.sql_analysis import Statement
+
+        work = SQLWork(table, [Statement("SELECT * FROM __cairn_frame", 1)],
+                       frames={"__cairn_frame": frame}, policy=policy)
+        return self.run(work).rows
+
+    def check(self) -> None:
+        self.query("SELECT 1")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
