@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import CLI, ProjectFolder
+from support import CLI, ProjectFolder
 
 CASES = [
     pytest.param(

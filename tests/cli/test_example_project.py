@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import CLI
+from support import CLI
 
 
 def test_init_run_and_inspect_the_example(tmp_path: Path, cli: type[CLI]) -> None:

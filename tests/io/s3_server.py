@@ -1,15 +1,19 @@
-"""A local S3 for tests: moto's server in a subprocess, and a bucket on it."""
+"""A local S3 for tests: moto's server in a subprocess, a bucket on it, and the `s3` fixture."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 # Dummy credentials, and no proxy between botocore and the local server.
 ENVIRONMENT = {
@@ -82,3 +86,28 @@ def create_bucket(endpoint_url: str) -> str:
     bucket = f"cairn-test-{uuid.uuid4().hex[:12]}"
     s3fs.S3FileSystem(endpoint_url=endpoint_url, skip_instance_cache=True).mkdir(bucket)
     return bucket
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
+    """moto_server on a free port with a fresh bucket; skips the S3 tests, saying why, if it
+    cannot start. (Not in tests/io/conftest.py: that would shadow the `conftest` module
+    other tests import from.)"""
+    executable = Path(sys.executable).parent / "moto_server"
+    if not executable.exists():
+        pytest.skip(f"S3 tests need moto_server next to {sys.executable}: install cairn[test]")
+    log = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in ENVIRONMENT.items():
+            patch.setenv(name, value)
+        process = start(executable, port, log)
+        try:
+            failure = wait_until_up(process, endpoint)
+            if failure is not None:
+                pytest.skip(f"S3 tests need a local moto server: {failure}; "
+                            f"end of its log: {log.read_text()[-500:]!r}")
+            yield S3(endpoint, create_bucket(endpoint))
+        finally:
+            stop(process)

@@ -16,7 +16,7 @@ from cairn.project.config import find_project
 
 if TYPE_CHECKING:
     # tests/conftest.py's; at run time `conftest` here is tests/io/conftest.py.
-    from conftest import ProjectFolder
+    from support import ProjectFolder
 
 CONFIG = """
 default:

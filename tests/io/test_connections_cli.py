@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import subprocess
 
     # tests/conftest.py's; at run time `conftest` here is tests/io/conftest.py.
-    from conftest import CLI, ProjectFolder
+    from support import CLI, ProjectFolder
 
 POSTGRES_SERVER = os.environ.get("CAIRN_TEST_POSTGRES",
                                  "postgresql+psycopg://postgres@127.0.0.1:5432")

@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 import gzip
 import http.server
+import importlib
 import subprocess
 import sys
 import threading
@@ -20,18 +21,21 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
+import s3_server
 from s3_server import S3
 
 from cairn.errors import CairnError
-from cairn.io import files
+from cairn.io import files, secrets
 from cairn.io.connection import Connection
 from cairn.io.files import read_file, write_file
 
 KINDS = ("pandas", "polars", "arrow")
 FORMATS = ("csv", "parquet", "json", "jsonl")
-ROWS = {"id": [1, 2, 3], "score": [0.5, 1.25, -3.0], "name": ["a", None, "ç"],
-        "ok": [True, False, True]}
+# A null and an empty string, which CSV and JSON must keep apart.
+ROWS = {"id": [1, 2, 3, 4], "score": [0.5, 1.25, -3.0, 0.0], "name": ["a", None, "", "ç"],
+        "ok": [True, False, True, False]}
 ROWS_TABLE = pa.table(ROWS)
+s3 = s3_server.s3  # the session's local S3 server, a fixture requested by name
 
 
 @dataclass(frozen=True)
@@ -54,17 +58,16 @@ class Place:
 def place(request: pytest.FixtureRequest, tmp_path: Path) -> Place:
     if request.param == "local":
         return Place(str(tmp_path), {})
-    s3: S3 = request.getfixturevalue("s3")
-    return Place(s3.folder(), s3.options)
+    server: S3 = request.getfixturevalue("s3")
+    return Place(server.folder(), server.options)
 
 
-def frame_of(kind: str, table: pa.Table | None = None) -> Any:
-    table = ROWS_TABLE if table is None else table
+def frame_of(kind: str) -> Any:
     if kind == "pandas":
-        return table.to_pandas()
+        return ROWS_TABLE.to_pandas()
     if kind == "polars":
-        return pl.from_arrow(table)
-    return table
+        return pl.from_arrow(ROWS_TABLE)
+    return ROWS_TABLE
 
 
 def rows(frame: Any) -> list[dict[str, Any]]:
@@ -92,7 +95,7 @@ def test_round_trip(place: Place, fmt: str, kind: str) -> None:
 
 @pytest.mark.parametrize("name", ["table.csv.gz", "table.jsonl.gz"])
 def test_compression_follows_the_suffix(place: Place, name: str) -> None:
-    write_file(pa.table(ROWS), place.url(name), storage_options=place.options)
+    write_file(ROWS_TABLE, place.url(name), storage_options=place.options)
     assert gzip.decompress(place.read_bytes(name))  # really gzip, and complete
     assert rows(read_file(place.url(name), storage_options=place.options)) == rows(ROWS_TABLE)
 
@@ -130,7 +133,7 @@ def test_pandas_index_survives_parquet(tmp_path: Path) -> None:
 
 def test_memory_store(tmp_path: Path) -> None:
     url = f"memory://cairn-test-{tmp_path.name}/table.parquet"
-    written = write_file(pa.table(ROWS), url)
+    written = write_file(ROWS_TABLE, url)
     try:
         assert rows(read_file(written)) == rows(read_file(url)) == rows(ROWS_TABLE)
     finally:
@@ -142,7 +145,7 @@ def http_folder(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """`tmp_path` served read-only over HTTP on 127.0.0.1."""
     handler = functools.partial(_QuietHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
@@ -159,7 +162,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 def test_reads_over_http(http_folder: tuple[Path, str]) -> None:
     folder, base = http_folder
-    write_file(pa.table(ROWS), str(folder / "table.csv"))
+    write_file(ROWS_TABLE, str(folder / "table.csv"))
     assert rows(read_file(f"{base}/table.csv")) == rows(ROWS_TABLE)
     with pytest.raises(CairnError) as error:
         read_file(f"{base}/missing.csv")
@@ -169,7 +172,7 @@ def test_reads_over_http(http_folder: tuple[Path, str]) -> None:
 def test_relative_local_paths_are_relative_to_the_working_directory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert write_file(pa.table(ROWS), "out/table.csv") == str(tmp_path / "out" / "table.csv")
+    assert write_file(ROWS_TABLE, "out/table.csv") == str(tmp_path / "out" / "table.csv")
     assert rows(read_file("out/table.csv")) == rows(ROWS_TABLE)
 
 
@@ -197,7 +200,7 @@ def test_csv_read_options_reach_pyarrow(tmp_path: Path) -> None:
 
 
 def test_parquet_read_options_reach_pyarrow(tmp_path: Path) -> None:
-    url = write_file(pa.table(ROWS), str(tmp_path / "t.parquet"))
+    url = write_file(ROWS_TABLE, str(tmp_path / "t.parquet"))
     assert read_file(url, as_="arrow", columns=["id"]).column_names == ["id"]
 
 
@@ -214,7 +217,7 @@ def test_json_records_or_lines(tmp_path: Path, text: str, expected: list[dict[st
 
 
 def test_format_overrides_the_suffix(tmp_path: Path) -> None:
-    url = write_file(pa.table(ROWS), str(tmp_path / "export.txt"), "ndjson")
+    url = write_file(ROWS_TABLE, str(tmp_path / "export.txt"), "ndjson")
     assert Path(url).read_text().startswith('{"id": 1,')
     assert rows(read_file(url, "jsonl")) == rows(ROWS_TABLE)
 
@@ -233,7 +236,7 @@ def test_importing_the_module_loads_no_heavy_library() -> None:
 def test_connection_joins_relative_urls_and_lends_its_options(s3: S3) -> None:
     base = s3.folder()
     lake = Connection("lake", "files", {"url": base + "/", "options": s3.options})
-    written = write_file(pa.table(ROWS), "sub/t.parquet", connection=lake)
+    written = write_file(ROWS_TABLE, "sub/t.parquet", connection=lake)
     assert written == f"{base}/sub/t.parquet"
     assert rows(read_file("sub/t.parquet", connection=lake)) == rows(ROWS_TABLE)
     # A full URL is used as it is, still with the connection's options.
@@ -243,13 +246,13 @@ def test_connection_joins_relative_urls_and_lends_its_options(s3: S3) -> None:
 def test_storage_options_override_the_connections(s3: S3) -> None:
     unreachable = Connection("lake", "files", {"url": s3.folder(),
                                                "options": {"endpoint_url": "http://127.0.0.1:9"}})
-    url = write_file(pa.table(ROWS), "t.csv", connection=unreachable, storage_options=s3.options)
+    url = write_file(ROWS_TABLE, "t.csv", connection=unreachable, storage_options=s3.options)
     assert rows(read_file(url, storage_options=s3.options)) == rows(ROWS_TABLE)
 
 
 def test_local_connection_folder_is_relative_to_the_project(tmp_path: Path) -> None:
     local = Connection("local", "files", {"url": "data"}, root=tmp_path)
-    assert write_file(pa.table(ROWS), "t.csv", connection=local) == str(tmp_path / "data/t.csv")
+    assert write_file(ROWS_TABLE, "t.csv", connection=local) == str(tmp_path / "data/t.csv")
     assert rows(read_file("t.csv", connection=local)) == rows(ROWS_TABLE)
 
 
@@ -293,8 +296,8 @@ def test_failed_write_keeps_the_old_file(place: Place, tmp_path: Path,
 
 def test_local_write_leaves_only_the_file(tmp_path: Path) -> None:
     for fmt in FORMATS:
-        write_file(pa.table(ROWS), str(tmp_path / f"t.{fmt}"))
-        write_file(pa.table(ROWS), str(tmp_path / f"t.{fmt}"))  # and over an existing one
+        write_file(ROWS_TABLE, str(tmp_path / f"t.{fmt}"))
+        write_file(ROWS_TABLE, str(tmp_path / f"t.{fmt}"))  # and over an existing one
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"t.{f}" for f in FORMATS)
 
 
@@ -358,10 +361,19 @@ def test_missing_s3_object_names_the_url(s3: S3) -> None:
 
 
 def test_s3_without_s3fs_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(fsspec.registry._registry, "s3", raising=False)
+    # fsspec keeps the classes it has imported; forget S3's so it imports s3fs again.
+    monkeypatch.delitem(importlib.import_module("fsspec.registry")._registry, "s3",
+                        raising=False)
     monkeypatch.setitem(sys.modules, "s3fs", None)
     with pytest.raises(CairnError) as error:
         read_file("s3://bucket/t.parquet")
     assert problem_of(error) == (
         "missing-backend", "s3://bucket/t.parquet needs the s3:// filesystem, which is not "
         "installed\n  hint: install cairn[s3]")
+
+
+def test_errors_mask_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(secrets, "_ordered", ("t0ken",))  # as if read through secret()
+    with pytest.raises(CairnError) as error:
+        read_file(f"{tmp_path}/t0ken.csv")
+    assert problem_of(error) == ("missing-file", f"no file at {tmp_path}/***.csv")

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import CLI, ProjectFolder
+from support import CLI, ProjectFolder
 
 from cairn.store.metadata import MetadataStore
 

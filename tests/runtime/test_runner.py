@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ProjectFolder, RecordingObserver
+from support import ProjectFolder, RecordingObserver
 
 from cairn import service
 from cairn.errors import CairnError

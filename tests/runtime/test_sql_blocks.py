@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from conftest import ProjectFolder, RecordingObserver
+from support import ProjectFolder, RecordingObserver
 
 from cairn import service
 

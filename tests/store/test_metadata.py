@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 import sqlalchemy
-from conftest import ProjectFolder, RecordingObserver
+from support import ProjectFolder, RecordingObserver
 
 from cairn import service
 from cairn.ids import BlockName, RunId

@@ -14,8 +14,8 @@ from cairn.io.database import Database, Materialize, Policy, SQLResult, SQLWork
 from cairn.io.pool import Databases
 from cairn.runtime.values import TableRef, table_kind
 
-# What `{{ var('x') }}` becomes while a block is translated to another dialect: a plain
-# identifier every dialect keeps as it is, swapped for the real placeholder afterwards.
+# What `{{ var('x') }}` becomes while a block is split, parsed and perhaps translated: a
+# plain identifier every dialect reads alike, swapped for the engine's placeholder after.
 _SENTINEL = "cairn_param__"
 
 
@@ -33,15 +33,18 @@ def _frames(inputs: Mapping[str, Any], database: Database, databases: Databases,
     return frames
 
 
-def _translated(statements: list[Statement], written_in: str, target: str, prefix: str,
+def _executable(statements: list[Statement], written_in: str, target: str, prefix: str,
                 ) -> list[Statement]:
+    """Statements as the engine takes them: translated if need be, placeholders in place."""
     import sqlglot
 
-    translated = []
+    ready = []
     for statement in statements:
-        text = sqlglot.transpile(statement.text, read=written_in, write=target)[0]
-        translated.append(Statement(text.replace(_SENTINEL, prefix), statement.line))
-    return translated
+        text = statement.text
+        if written_in != target:
+            text = sqlglot.transpile(text, read=written_in, write=target)[0]
+        ready.append(Statement(text.replace(_SENTINEL, prefix), statement.line))
+    return ready
 
 
 def run_sql(spec: BlockSpec, inputs: Mapping[str, Any], variables: Mapping[str, Any],
@@ -51,16 +54,11 @@ def run_sql(spec: BlockSpec, inputs: Mapping[str, Any], variables: Mapping[str, 
     assert spec.connection is not None and spec.dialect is not None
     database = databases.get(spec.connection)
     target_dialect = database.connection.dialect
-    translate = spec.dialect != target_dialect
     # A view keeps its SQL, so it cannot keep parameters: its variables become literals.
-    prefix = "" if materialize == "view" else (_SENTINEL if translate else
-                                               database.param_prefix)
     rendered = analyze_sql(spec.source, str(spec.file), variables, spec.dialect,
-                           database.schema, prefix)
-    statements = rendered.statements
-    if translate:
-        statements = _translated(statements, spec.dialect, target_dialect,
-                                 database.param_prefix)
+                           database.schema, "" if materialize == "view" else _SENTINEL)
+    statements = _executable(rendered.statements, spec.dialect, target_dialect,
+                             database.param_prefix)
     last = rendered.statements[-1].parsed
     if not isinstance(last, exp.Query | exp.Values):
         raise BlockError(

@@ -146,8 +146,22 @@ class AlchemyDatabase(Database):
                 connection.exec_driver_sql(f"DROP VIEW {old}")
             connection.exec_driver_sql(f"RENAME TABLE {new} TO {old}")
             return
-        if existing is not None:  # transactional DDL: nobody sees the gap
-            connection.exec_driver_sql(f"DROP {existing.upper()} {old}")
+        if existing == "table":
+            try:
+                with connection.begin_nested():
+                    connection.exec_driver_sql(f"DROP TABLE {old}")
+            except sa.exc.DBAPIError:
+                # Views depend on the table (PostgreSQL): keep it and replace its rows.
+                connection.exec_driver_sql(f"DELETE FROM {old}")
+                connection.exec_driver_sql(f"INSERT INTO {old} SELECT * FROM {new}")
+                connection.exec_driver_sql(f"DROP TABLE {new}")
+                return
+        elif existing == "view":
+            connection.exec_driver_sql(f"DROP VIEW {old}")
+        if connection.dialect.name == "sqlite":
+            # Renaming checks every view, and a view may name the table just dropped.
+            connection.exec_driver_sql("PRAGMA legacy_alter_table=ON")
+        # Transactional DDL: readers see the old table until the commit, then the new one.
         connection.exec_driver_sql(f"ALTER TABLE {new} RENAME TO {self.quote(target)}")
 
     def read(self, table: str, limit: int | None = None) -> Any:

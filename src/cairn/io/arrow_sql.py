@@ -75,7 +75,10 @@ def insert(connection: sa.Connection, target: sa.Table, table: pa.Table) -> int:
                                                       ).string
     raw = table if connection.dialect.name != "mysql" else _plain(table)
     for batch in _batches(raw):
-        rows = list(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+        rows: list[Any] = (
+            list(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+            if connection.dialect.positional else batch.to_pylist()
+        )
         if rows:
             connection.exec_driver_sql(statement, rows)
     return int(table.num_rows)

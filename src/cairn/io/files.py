@@ -16,9 +16,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from functools import partial
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, get_args
 
 from cairn.errors import CairnError, Problem
+from cairn.io.secrets import redact
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -33,8 +34,8 @@ FORMATS = ("csv", "parquet", "json", "jsonl")
 # Suffixes (and the names users pass as `format=`) for each format.
 _FORMAT_NAMES = {"csv": "csv", "parquet": "parquet", "pq": "parquet", "json": "json",
                  "jsonl": "jsonl", "ndjson": "jsonl"}
-_FRAME_KINDS = ("pandas", "polars", "arrow")
-_WRITE_MODES = ("overwrite", "fail")
+_FRAME_KINDS = get_args(FrameKind)
+_WRITE_MODES = get_args(WriteMode)
 # The fsspec backends Cairn ships as extras; others get fsspec's own install advice.
 _EXTRAS = {"s3": "s3", "s3a": "s3"}
 _JSON_ROWS_PER_BATCH = 65_536
@@ -50,8 +51,8 @@ def read_file(url: str, format: str | None = None, *, as_: FrameKind = "pandas",
     `pyarrow.parquet.read_table`'s keywords for Parquet.
     """
     if as_ not in _FRAME_KINDS:
-        raise CairnError(Problem("bad-options", f"cannot return a table as {as_!r}",
-                                 hint="as_ is one of " + ", ".join(_FRAME_KINDS)))
+        raise _error("bad-options", f"cannot return a table as {as_!r}",
+                     hint="as_ is one of " + ", ".join(_FRAME_KINDS))
     url, options = _location(url, connection, storage_options)
     fmt = _format(url, format)
     fs, path = _filesystem(url, options)
@@ -70,15 +71,15 @@ def write_file(frame: Any, url: str, format: str | None = None, *,
     writers racing for the same new file may both succeed).
     """
     if mode not in _WRITE_MODES:
-        raise CairnError(Problem("bad-options", f"unknown write mode {mode!r}",
-                                 hint="mode is one of " + ", ".join(_WRITE_MODES)))
+        raise _error("bad-options", f"unknown write mode {mode!r}",
+                     hint="mode is one of " + ", ".join(_WRITE_MODES))
     url, options = _location(url, connection, storage_options)
     fmt = _format(url, format)
     table = _to_arrow(frame)
     fs, path = _filesystem(url, options)
     if mode == "fail" and fs.exists(path):
-        raise CairnError(Problem("file-exists", f"{url} already exists",
-                                 hint='pass mode="overwrite" to replace it'))
+        raise _error("file-exists", f"{url} already exists",
+                     hint='pass mode="overwrite" to replace it')
     encode = partial(_encode, table, fmt, url, _compression(path))
     if _is_local(fs):
         _write_local(path, encode)
@@ -89,6 +90,11 @@ def write_file(frame: Any, url: str, format: str | None = None, *,
     encode(buffer)
     fs.pipe_file(path, buffer.getvalue())
     return str(fs.unstrip_protocol(path))
+
+
+def _error(kind: str, message: str, hint: str | None = None) -> CairnError:
+    """A CairnError whose texts show no secret: URLs may carry tokens or passwords."""
+    return CairnError(Problem(kind, redact(message), hint=redact(hint) if hint else None))
 
 
 # Where a URL points
@@ -108,9 +114,9 @@ def _location(url: str, connection: Connection | None,
 def _base_url(connection: Connection) -> str:
     base = connection.settings.get("url")
     if connection.kind != "files" or not base:
-        raise CairnError(Problem(
+        raise _error(
             "bad-connection", f"connection {connection.name!r} is not a files connection "
-            "with a url", hint="a files connection looks like {kind: files, url: s3://bucket/x}"))
+            "with a url", hint="a files connection looks like {kind: files, url: s3://bucket/x}")
     if _is_relative(str(base)):
         return str(connection.root / str(base))
     return str(base)
@@ -123,7 +129,7 @@ def _join(base: str, url: str) -> str:
 
 
 def _is_relative(url: str) -> bool:
-    return "://" not in url and not os.path.isabs(url)
+    return "://" not in url and "::" not in url and not os.path.isabs(url)
 
 
 def _format(url: str, format: str | None) -> str:
@@ -141,9 +147,9 @@ def _format(url: str, format: str | None) -> str:
         fmt = _FORMAT_NAMES.get(parts[-1]) if parts else None
         message = f"cannot tell the file format of {url} from its suffix"
     if fmt is None:
-        raise CairnError(Problem("unknown-format", message,
-                                 hint="supported formats: " + ", ".join(FORMATS)
-                                 + " (pass format=... to choose one)"))
+        raise _error("unknown-format", message,
+                     hint="supported formats: " + ", ".join(FORMATS)
+                     + " (pass format=... to choose one)")
     return fmt
 
 
@@ -154,15 +160,15 @@ def _filesystem(url: str, options: dict[str, Any]) -> tuple[AbstractFileSystem, 
 
     protocol = split_protocol(url)[0] or "file"
     if protocol not in fsspec.available_protocols():
-        raise CairnError(Problem("unknown-protocol", f"no filesystem is known for {url}",
-                                 hint="fsspec knows: " + ", ".join(fsspec.available_protocols())))
+        raise _error("unknown-protocol", f"no filesystem is known for {url}",
+                     hint="fsspec knows: " + ", ".join(fsspec.available_protocols()))
     try:
         fs, path = url_to_fs(url, **options)
     except ImportError as error:
         extra = _EXTRAS.get(protocol)
-        raise CairnError(Problem(
+        raise _error(
             "missing-backend", f"{url} needs the {protocol}:// filesystem, which is not installed",
-            hint=f"install cairn[{extra}]" if extra else str(error))) from error
+            hint=f"install cairn[{extra}]" if extra else str(error)) from error
     return fs, path
 
 
@@ -190,7 +196,7 @@ def _matches(fs: AbstractFileSystem, path: str, url: str) -> list[tuple[str, str
         return [(path, url)]
     found = sorted(fs.glob(path))
     if not found:
-        raise CairnError(Problem("missing-file", f"no files match {url}"))
+        raise _error("missing-file", f"no files match {url}")
     return [(one, str(fs.unstrip_protocol(one))) for one in found]
 
 
@@ -200,15 +206,17 @@ def _read_table(fs: AbstractFileSystem, path: str, shown: str, fmt: str,
         with fs.open(path, "rb", compression="infer") as handle:
             return _READERS[fmt](handle, options)
     except FileNotFoundError as error:
-        raise CairnError(Problem("missing-file", f"no file at {shown}")) from error
+        raise _error("missing-file", f"no file at {shown}") from error
     except (ValueError, TypeError) as error:  # malformed data, wrong options (Arrow's too)
-        raise CairnError(Problem("unreadable-file", f"cannot read {shown} as {fmt}: {error}"))\
-            from error
+        raise _error("unreadable-file", f"cannot read {shown} as {fmt}: {error}") from error
 
 
 def _read_csv(handle: IO[bytes], options: dict[str, Any]) -> pa.Table:
     import pyarrow.csv as csv
 
+    # An unquoted empty field is a null, a quoted one an empty string: that is how
+    # write_file tells them apart (pyarrow would read both as "").
+    options = {"strings_can_be_null": True, "quoted_strings_can_be_null": False, **options}
     read, parse, convert = _arrow_options(
         options, (csv.ReadOptions, csv.ParseOptions, csv.ConvertOptions), "csv")
     return csv.read_csv(handle, read_options=read, parse_options=parse, convert_options=convert)
@@ -226,11 +234,11 @@ def _read_json(handle: IO[bytes], options: dict[str, Any]) -> pa.Table:
     import pyarrow.json as pjson
 
     data = handle.read()
-    if not data.strip():
-        return pa.table({})
     if data.lstrip()[:1] == b"[":
         # pyarrow reads only JSON lines; re-encoding keeps its type inference for both.
         data = b"\n".join(json.dumps(record).encode() for record in json.loads(data))
+    if not data.strip():
+        return pa.table({})
     read, parse = _arrow_options(options, (pjson.ReadOptions, pjson.ParseOptions), "json")
     return pjson.read_json(io.BytesIO(data), read_options=read, parse_options=parse)
 
@@ -246,8 +254,8 @@ def _arrow_options(options: dict[str, Any], classes: tuple[type, ...], fmt: str)
         built.append(cls(**{name: left.pop(name) for name in list(left) if name in fields}))
     if left:
         names = ", ".join(cls.__module__ + "." + cls.__name__ for cls in classes)
-        raise CairnError(Problem("bad-options", f"unknown {fmt} read options: "
-                                 + ", ".join(sorted(left)), hint=f"the fields of {names}"))
+        raise _error("bad-options", f"unknown {fmt} read options: {', '.join(sorted(left))}",
+                     hint=f"the fields of {names}")
     return built
 
 
@@ -272,8 +280,8 @@ def _as_kind(table: pa.Table, kind: FrameKind) -> Any:
     try:
         import polars as pl
     except ImportError as error:
-        raise CairnError(Problem("missing-package", "as_='polars' needs polars",
-                                 hint="pip install polars")) from error
+        raise _error("missing-package", "as_='polars' needs polars",
+                     hint="pip install polars") from error
     return pl.from_arrow(table)
 
 
@@ -294,8 +302,8 @@ def _to_arrow(frame: Any) -> pa.Table:
         return frame.to_arrow()
     if module == "pandas" and type(frame).__name__ == "DataFrame":
         return pa.Table.from_pandas(frame)
-    raise CairnError(Problem("bad-value", f"cannot write a {type(frame).__name__} as a file",
-                             hint="write_file takes a pandas, polars or pyarrow table"))
+    raise _error("bad-value", f"cannot write a {type(frame).__name__} as a file",
+                 hint="write_file takes a pandas, polars or pyarrow table")
 
 
 def _encode(table: pa.Table, fmt: str, url: str, compression: str | None,
@@ -312,8 +320,8 @@ def _encode(table: pa.Table, fmt: str, url: str, compression: str | None,
             with compr[compression](sink, mode="wb") as target:
                 writer(table, target)
     except (pa.ArrowException, TypeError, ValueError) as error:  # types the format cannot hold
-        raise CairnError(Problem("unwritable", f"cannot write this table to {url} as {fmt}: "
-                                 f"{error}", hint="Parquet holds every Arrow type")) from error
+        raise _error("unwritable", f"cannot write this table to {url} as {fmt}: {error}",
+                     hint="Parquet holds every Arrow type") from error
 
 
 def _write_csv(table: pa.Table, sink: IO[bytes]) -> None:
