@@ -143,12 +143,13 @@ def graph(
     from cairn import service
     from cairn.errors import Problem
     from cairn.graph.render import FORMATS, render
+    from cairn.io.secrets import redact
 
     if format not in FORMATS:
         raise CairnError(Problem("bad-format", f"unknown format {format!r}",
                                  hint="use one of " + ", ".join(FORMATS)))
     pipeline_model, graph_model = service.plan(_project(project), pipeline)
-    print(render(graph_model, pipeline_model.blocks, format))
+    print(redact(render(graph_model, pipeline_model.blocks, format)))
     if graph_model.problems and format != "json":
         _print_problems(graph_model.problems)
     if graph_model.problems:
@@ -321,9 +322,11 @@ def _plain_table(title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...
 def _print_problems(problems: list[Any]) -> None:
     from rich.markup import escape
 
+    from cairn.io.secrets import redact
+
     console = _console(stderr=True)
     for problem in problems:
-        console.print(f"[red]error:[/] {escape(problem.describe())}")
+        console.print(f"[red]error:[/] {escape(redact(problem.describe()))}")
 
 
 def _bare_resume_means_latest(argv: list[str]) -> list[str]:

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cairn.errors import BlockError
+from cairn.io.secrets import redact
 
-_INTERNAL = tuple(str(Path(__file__).parents[1] / part) for part in ("runtime", "blocks"))
+_INTERNAL = tuple(str(Path(__file__).parents[1] / part) for part in ("runtime", "blocks", "io"))
 
 
 @dataclass
@@ -25,7 +26,14 @@ class Failure:
 
 
 def describe_failure(error: BaseException, block_file: str) -> Failure:
-    """The message, the user's file and line, and a traceback without Cairn's frames."""
+    """The message, the user's file and line, and a traceback without Cairn's frames;
+    secret values masked, since all of it is shown and kept in the history."""
+    failure = _describe(error, block_file)
+    return Failure(redact(failure.message), failure.file, failure.line,
+                   redact(failure.traceback))
+
+
+def _describe(error: BaseException, block_file: str) -> Failure:
     if isinstance(error, BlockError):
         return Failure(error.message, error.file, error.line, error.detail)
     frames = [

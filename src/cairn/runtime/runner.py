@@ -26,6 +26,7 @@ from cairn.errors import BlockError
 from cairn.graph.build import Graph
 from cairn.ids import BlockName, RunId
 from cairn.project.pipeline import Pipeline
+from cairn.io.secrets import redact
 from cairn.runtime.capture import block_output
 from cairn.runtime.context import RunContext
 from cairn.runtime.failure import Failure, describe_failure
@@ -94,6 +95,7 @@ class _LogSink:
             self._emit(stream, line)
 
     def _emit(self, stream: str, line: str) -> None:
+        line = redact(line)
         if self.file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.file = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
