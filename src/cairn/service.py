@@ -101,6 +101,7 @@ def run_pipeline(
     resume: str | None = None,
 ) -> RunResult:
     """Run a pipeline (or some of its blocks), or resume an earlier run where it stopped."""
+    from cairn.io.api import active_connections
     from cairn.io.config import load_connections
     from cairn.io.pool import Databases
 
@@ -137,7 +138,8 @@ def run_pipeline(
         runner = Runner(pipeline, graph, metadata, variable_store(project), databases,
                         observer, project.settings.max_parallel)
         try:
-            with routed_output(), contextlib.chdir(project.root):
+            with (routed_output(), contextlib.chdir(project.root),
+                  active_connections(databases, project.settings.default_connection)):
                 # Relative paths in blocks are relative to the project, wherever cairn started.
                 statuses = runner.run(run_id, [BlockName(b) for b in selected],
                                       pipeline.variables, execution_date, done,
