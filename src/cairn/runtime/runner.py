@@ -25,8 +25,8 @@ from cairn.blocks.spec import BlockSpec
 from cairn.errors import BlockError
 from cairn.graph.build import Graph
 from cairn.ids import BlockName, RunId
-from cairn.project.pipeline import Pipeline
 from cairn.io.secrets import redact
+from cairn.project.pipeline import Pipeline
 from cairn.runtime.capture import block_output
 from cairn.runtime.context import RunContext
 from cairn.runtime.failure import Failure, describe_failure
