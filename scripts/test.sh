@@ -10,18 +10,32 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
-# The PostgreSQL tests need a server on 127.0.0.1:5432: install and start one if missing.
-if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-  if ! command -v pg_ctlcluster >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    echo "installing PostgreSQL for the metadata-database tests"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null
+# Database tests need PostgreSQL (127.0.0.1:5432) and MariaDB (127.0.0.1:3306): start them
+# when installed but stopped, install them when missing; without them only their tests skip.
+apt_install() {
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "installing $* for the database tests"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; }
   fi
+}
+wait_for() {  # command to poll, service name
+  for _ in $(seq 1 60); do eval "$1" >/dev/null 2>&1 && return 0; sleep 0.5; done
+  echo "WARNING: $2 is not running; its tests will be skipped" >&2
+}
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
   if command -v pg_ctlcluster >/dev/null; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
-    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done
   fi
-  pg_isready -q -h 127.0.0.1 -p 5432 \
-    || echo "WARNING: no PostgreSQL on 127.0.0.1:5432; its tests will be skipped" >&2
+  wait_for "pg_isready -q -h 127.0.0.1 -p 5432" PostgreSQL
+fi
+if ! (echo > /dev/tcp/127.0.0.1/3306) 2>/dev/null; then
+  [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server
+  if [ -x /usr/sbin/mariadbd ]; then
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+  fi
+  wait_for "echo > /dev/tcp/127.0.0.1/3306" MariaDB
 fi
 
 .venv/bin/ruff check src tests bench

@@ -319,6 +319,26 @@ def _plain_table(title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...
     return table
 
 
+sql_app = typer.Typer(help="SQL tools.", no_args_is_help=True)
+app.add_typer(sql_app, name="sql")
+
+
+@sql_app.command("transpile")
+def sql_transpile(
+    query: Annotated[str, typer.Argument(help="The SQL, or @FILE to read it from a file.")],
+    source: Annotated[str, typer.Option("--from", help="Dialect it is written in.")] = "duckdb",
+    target: Annotated[str, typer.Option("--to", help="Dialect to translate it to.")] = "postgres",
+) -> None:
+    """Translate SQL from one dialect to another (sqlglot), e.g. DuckDB to PostgreSQL.
+
+    A SQL block can do this on every run instead: `-- cairn: dialect=duckdb` (or `dialect:`
+    in pipeline.yaml) runs a block written in DuckDB SQL on its connection's database."""
+    from cairn.blocks.sql_analysis import transpile
+
+    text = Path(query[1:]).read_text(encoding="utf-8") if query.startswith("@") else query
+    print(transpile(text, source, target))
+
+
 def _print_problems(problems: list[Any]) -> None:
     from rich.markup import escape
 

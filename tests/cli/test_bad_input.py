@@ -118,3 +118,15 @@ def test_failed_run_exits_non_zero_with_users_traceback(project: ProjectFolder,
     assert "a.py:2" in result.stdout and "JSONDecodeError" in result.stdout
     assert "cairn/runtime" not in result.stdout
     assert "--resume" in result.stdout
+
+
+def test_sql_transpile(project: ProjectFolder, cli: type[CLI]) -> None:
+    out = cli.run("sql", "transpile", "SELECT list_value(1, 2) AS l, 7 // 2 AS half",
+                  "--to", "postgres", cwd=project.root, check=True).stdout
+    assert "ARRAY[1, 2] AS l" in out and "DIV(7, 2) AS half" in out
+    (project.root / "q.sql").write_text("SELECT ifnull(a, 0) FROM t")
+    mysql = cli.run("sql", "transpile", "@q.sql", "--to", "mysql", cwd=project.root,
+                    check=True).stdout
+    assert "IFNULL(a, 0)" in mysql or "COALESCE(a, 0)" in mysql
+    bad = cli.run("sql", "transpile", "SELECT 1", "--to", "nosuch", cwd=project.root)
+    assert bad.returncode == 2 and "nosuch" in bad.stderr and "dialects: duckdb" in bad.stderr

@@ -307,6 +307,9 @@ def test_replace_never_leaves_the_table_missing(project: ProjectFolder,
     reader.start()
     try:
         run(project, observer)
+        deadline = time.monotonic() + 5
+        while 3 not in seen and time.monotonic() < deadline:  # a read after the commit
+            time.sleep(0.01)
     finally:
         done.set()
         reader.join()

@@ -275,3 +275,15 @@ def analyze_sql(source: str, filename: str, variables: Mapping[str, Any],
     for name in refs:  # `ref()` always makes a reference, even to a table made here
         references.setdefault(name, 1)
     return RenderedSQL(text, statements, parameters, references)
+
+
+def transpile(sql: str, read: str, write: str) -> str:
+    """Translate SQL between dialects, statement by statement."""
+    try:
+        return ";\n".join(sqlglot.transpile(sql, read=read, write=write, pretty=True))
+    except ParseError as error:
+        raise _syntax_problem(error, "<query>", 1) from None
+    except ValueError as error:  # an unknown dialect name
+        raise CairnError(Problem("unknown-dialect", str(error),
+                                 hint="dialects: duckdb, postgres, mysql, sqlite, snowflake, "
+                                 "bigquery, redshift, trino, tsql, ...")) from None
