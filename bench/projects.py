@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 W3_ROWS = 5_000_000
 W3_KEYS = 1_000
 PLAN_GROUPS = 100  # of 10 blocks each: 1,000 blocks
+PUSHDOWN_ROWS = 10_000_000
+LOAD_ROWS = 1_000_000
 
 
 def write_project(root: Path, pipeline: str, blocks: dict[str, str],
-                  settings: str | None = None) -> Path:
-    """A project at `root` with one pipeline; `blocks` maps file names to sources."""
+                  settings: str | None = None, project_settings: str = "") -> Path:
+    """A project at `root` with one pipeline; `blocks` maps file names to sources.
+    `project_settings` are extra lines of cairn.yaml."""
     folder = root / "pipelines" / pipeline
     folder.mkdir(parents=True, exist_ok=True)
-    (root / "cairn.yaml").write_text(f"name: {root.name}\n")
+    (root / "cairn.yaml").write_text(f"name: {root.name}\n{project_settings}")
     for filename, source in blocks.items():
         (folder / filename).write_text(textwrap.dedent(source).lstrip("\n"))
     if settings is not None:
@@ -188,3 +192,90 @@ def plan_project(root: Path, groups: int = PLAN_GROUPS) -> Path:
                 source = _chain_block(group, step)
             blocks[f"g{group:03d}_s{step}.py"] = source
     return write_project(root, "big", blocks)
+
+
+# -- PostgreSQL: projects whose default connection `pg` is a schema of the server ----------
+def sqlalchemy_url(url: str) -> str:
+    """The SQLAlchemy URL (psycopg 3 driver) of a libpq `postgresql://` URL."""
+    return "postgresql+psycopg://" + url.split("://", 1)[1]
+
+
+def write_pg_settings(root: Path, url: str, schema: str) -> None:
+    """io_config.yaml naming the server as connection `pg`, with tables in `schema`."""
+    parts = urlsplit(url)
+    settings = {"kind": "postgres", "host": parts.hostname or "127.0.0.1",
+                "port": parts.port or 5432, "user": unquote(parts.username or "postgres"),
+                "password": unquote(parts.password) if parts.password else None,
+                "database": parts.path.lstrip("/") or "postgres", "schema": schema}
+    lines = [f"    {key}: {value}" for key, value in settings.items() if value is not None]
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "io_config.yaml").write_text("\n".join(["default:", "  pg:", *lines]) + "\n")
+
+
+_PG_DEFAULT = "default_connection: pg\n"
+
+
+# -- pushdown: aggregate a 10M-row table in place, or read it all into pandas -------------
+_PUSHDOWN_SQL = """
+    SELECT k, sum(v) AS total, count(*) AS n FROM big GROUP BY k
+"""
+_PUSHDOWN_PANDAS = """
+    import pandas as pd
+    import sqlalchemy as sa
+
+    _engine = sa.create_engine(database_url)
+    with _engine.connect() as _connection:
+        _big = pd.read_sql(f"SELECT * FROM {{big_table}}", _connection)
+    _engine.dispose()
+    totals_pandas = _big.groupby("k", as_index=False).agg(total=("v", "sum"), n=("v", "size"))
+    assert len(totals_pandas) == {keys} and int(totals_pandas["n"].sum()) == {rows}
+"""
+
+
+def pushdown_project(root: Path, url: str, schema: str, rows: int, keys: int) -> Path:
+    """Pipelines `pushdown_sql` (a SQL block on `schema.big`) and `pushdown_pandas` (a Python
+    block reading the whole table with pandas.read_sql); the table is made elsewhere."""
+    write_pg_settings(root, url, schema)
+    write_project(root, "pushdown_sql", {"totals_sql.sql": _PUSHDOWN_SQL},
+                  project_settings=_PG_DEFAULT)
+    settings = f"""
+        variables:
+          database_url: {sqlalchemy_url(url)}
+          big_table: {schema}.big
+    """
+    return write_project(root, "pushdown_pandas",
+                         {"totals_pandas.py": _PUSHDOWN_PANDAS.format(keys=keys, rows=rows)},
+                         settings, project_settings=_PG_DEFAULT)
+
+
+# -- load: a 1M-row pandas DataFrame bulk-loaded into PostgreSQL by a SQL block -------------
+_LOAD_FRAME = """
+    import numpy as np
+    import pandas as pd
+
+    _rng = np.random.default_rng(7)
+    _regions = np.array(["north", "south", "east", "west", "centre"])
+    frame = pd.DataFrame({{
+        "id": np.arange({rows}, dtype="int64"),
+        "amount": _rng.random({rows}) * 100,
+        "weight": _rng.normal(size={rows}),
+        "region": _regions[_rng.integers(0, len(_regions), {rows})],
+        "at": pd.Timestamp("2026-01-01")
+              + pd.to_timedelta(_rng.integers(0, 365 * 86_400, {rows}), unit="s"),
+    }})
+"""
+
+
+def load_frame_source(rows: int = LOAD_ROWS) -> str:
+    """The Python block defining `frame` (1 int64, 2 float64, 1 short string, 1 timestamp)."""
+    return textwrap.dedent(_LOAD_FRAME.format(rows=rows)).lstrip("\n")
+
+
+def load_project(root: Path, url: str, schema: str, rows: int) -> Path:
+    """Pipelines `load` (`frame` -> SQL block `copied`: SELECT * FROM frame on `pg`) and
+    `load_frame` (the Python block alone, as the floor)."""
+    write_pg_settings(root, url, schema)
+    frame = {"frame.py": load_frame_source(rows)}
+    write_project(root, "load_frame", frame, project_settings=_PG_DEFAULT)
+    return write_project(root, "load", {**frame, "copied.sql": "SELECT * FROM frame\n"},
+                         project_settings=_PG_DEFAULT)

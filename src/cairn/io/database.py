@@ -13,11 +13,13 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from cairn.blocks.sql_analysis import Statement
 from cairn.errors import BlockError
 from cairn.io.connection import Connection
+
+if TYPE_CHECKING:  # sqlglot loads only when a SQL block runs
+    from cairn.blocks.sql_analysis import Statement
 
 Materialize = Literal["table", "view"]
 Policy = Literal["replace", "append", "fail"]
