@@ -75,11 +75,15 @@ def run_series(command: Sequence[str], repeat: int, cwd: Path | None = None,
     return Series(samples[0], samples[1:])
 
 
-def time_calls(function: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """Time an in-process call: (warm-up seconds, median of `repeat` seconds)."""
+def time_calls(function: Callable[[], object], repeat: int,
+               after_each: Callable[[], None] | None = None) -> tuple[float, float]:
+    """Time an in-process call: (warm-up seconds, median of `repeat` seconds);
+    `after_each` runs untimed after every call."""
     times = []
     for _ in range(repeat + 1):
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
+        if after_each is not None:
+            after_each()
     return times[0], statistics.median(times[1:])

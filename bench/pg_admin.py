@@ -1,7 +1,8 @@
 """Set up and tear down the PostgreSQL side of the `pushdown` and `load` benchmarks.
 
 Usage: python bench/pg_admin.py URL check
-       python bench/pg_admin.py URL big SCHEMA ROWS    (create SCHEMA and SCHEMA.big)
+       python bench/pg_admin.py URL schema SCHEMA      (create an empty schema)
+       python bench/pg_admin.py URL big SCHEMA ROWS    (create SCHEMA.big, and VACUUM it)
        python bench/pg_admin.py URL count TABLE        (print the table's row count)
        python bench/pg_admin.py URL drop SCHEMA
 URL is a libpq URL (postgresql://user@host:port/database). run.py starts this as a child,
@@ -22,10 +23,11 @@ def main(url: str, command: str, arguments: list[str]) -> None:
     with psycopg.connect(url, autocommit=True) as connection:
         if command == "check":
             print(connection.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        elif command == "schema":
+            connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(arguments[0])))
         elif command == "big":
-            schema, rows = arguments[0], int(arguments[1])
-            big = sql.Identifier(schema, "big")
-            connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+            big = sql.Identifier(arguments[0], "big")
+            rows = int(arguments[1])
             connection.execute(sql.SQL(
                 "CREATE TABLE {} AS SELECT g AS id, g % {} AS k, random() AS v "
                 "FROM generate_series(1, {}) g").format(big, BIG_KEYS, rows))

@@ -277,11 +277,10 @@ def test_same_connection_reads_in_place(project: ProjectFolder, observer: Record
         warehouse.close()
 
 
+@pytest.mark.parametrize("target", ["postgres"], indirect=True)
 def test_replace_never_leaves_the_table_missing(project: ProjectFolder,
                                                 observer: RecordingObserver,
                                                 target: Target) -> None:
-    if target.kind != "postgres":
-        pytest.skip("concurrent readers are checked on PostgreSQL")
     folder = project.pipeline("p", {"slow.sql": "SELECT 1 AS n\n"})
     run(project, observer)
     (folder / "slow.sql").write_text("SELECT n FROM generate_series(1, 3) AS n, "
@@ -328,11 +327,10 @@ def test_unknown_connection_is_a_plan_error(project: ProjectFolder,
     assert problem.file.endswith("x.sql") and "did you mean 'db'" in (problem.hint or "")
 
 
+@pytest.mark.parametrize("target", ["postgres"], indirect=True)
 def test_a_block_written_for_duckdb_runs_elsewhere(project: ProjectFolder,
                                                    observer: RecordingObserver,
                                                    target: Target) -> None:
-    if target.kind != "postgres":
-        pytest.skip("translation is checked from DuckDB to PostgreSQL")
     project.pipeline("p", {
         "quarters.sql": "-- cairn: dialect=duckdb\n"
                         "SELECT n, n // 2 AS half, {{ var('label') }} AS label "
