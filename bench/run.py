@@ -1,6 +1,8 @@
-"""Cairn benchmarks: whole `cairn` processes on generated projects, plus in-process planning.
+"""Cairn benchmarks: whole `cairn` processes on generated projects, plus in-process planning
+and PostgreSQL loading.
 
-Usage: python bench/run.py [--repeat N] [--only w1|w2|w3|plan|help] [--keep]
+Usage: python bench/run.py [--repeat N] [--only w1|w2|w3|plan|help|pushdown|load] [--keep]
+                           [--postgres URL]
 Prints figures and a table; never judges timings by failing.
 """
 
@@ -8,18 +10,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pg_admin
 import projects
 from measure import MIB, BenchError, Series, run_once, run_series
 
-WORKLOADS = ("w1", "w2", "w3", "plan", "help")
+WORKLOADS = ("w1", "w2", "w3", "plan", "help", "pushdown", "load")
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+LOAD_TARGET = 5.0  # Cairn's bulk load at least this many times faster than to_sql
 # Whole-process figures from other tools on this kind of machine (median).
 REFERENCES = {
     "w2": "Hamilton 0.77 s; Dagster 9 s; Prefect 10.6 s; Mage `mage run` 348 s",
@@ -159,6 +167,108 @@ def bench_help(work: Path, repeat: int) -> list[Row]:
                 f"{seconds(floor.wall_s)}, {mib(floor.peak_rss_bytes)}")]
 
 
+# -- PostgreSQL workloads ------------------------------------------------------------------
+def postgres(url: str, *arguments: str) -> str:
+    """Run a pg_admin.py command as a child; its output, stripped."""
+    script = Path(__file__).with_name("pg_admin.py")
+    return run_once([sys.executable, str(script), url, *arguments]).stdout.strip()
+
+
+def server_version(url: str) -> str | None:
+    try:
+        return postgres(url, "check")
+    except BenchError as error:
+        print(f"  PostgreSQL not reachable at {url}: {error.args[0].splitlines()[-1]}",
+              flush=True)
+        return None
+
+
+@contextmanager
+def fresh_schema(url: str) -> Iterator[str]:
+    """A new, empty schema `bench_<random>`, dropped (with all in it) at the end."""
+    schema = f"bench_{secrets.token_hex(4)}"
+    postgres(url, "schema", schema)
+    try:
+        yield schema
+    finally:
+        postgres(url, "drop", schema)
+
+
+def skipped(name: str, url: str) -> list[Row]:
+    return [Row(f"{name}: skipped", f"no PostgreSQL at {url}")]
+
+
+def bench_pushdown(work: Path, repeat: int, url: str, rows: int) -> list[Row]:
+    version = server_version(url)
+    if version is None:
+        return skipped("pushdown", url)
+    keys = pg_admin.BIG_KEYS
+    with fresh_schema(url) as schema:
+        print(f"  PostgreSQL {version}, schema {schema}: creating table big, {rows:,} rows"
+              " (untimed)", flush=True)
+        started = time.perf_counter()
+        postgres(url, "big", schema, str(rows))
+        print(f"  created and vacuumed in {seconds(time.perf_counter() - started)}", flush=True)
+        project = projects.pushdown_project(work / "pushdown", url, schema, rows, keys)
+        in_place = cairn_run(project, "pushdown_sql", repeat)
+        if postgres(url, "count", f"{schema}.totals_sql") != str(keys):
+            raise BenchError(f"pushdown: table totals_sql does not have {keys} rows")
+        report("pushdown, SQL block GROUP BY in PostgreSQL", in_place)
+        # The block asserts its own result: 1,000 groups counting every row.
+        pandas = cairn_run(project, "pushdown_pandas", repeat)
+        report("pushdown, Python block pandas.read_sql + groupby", pandas)
+    return [
+        Row(f"pushdown wall, SQL block aggregating {rows:,} rows in place",
+            seconds(in_place.wall_s)),
+        Row("pushdown wall, Python block: pandas.read_sql of the table + groupby",
+            seconds(pandas.wall_s)),
+        Row("pushdown ratio pandas / in place", f"{pandas.wall_s / in_place.wall_s:.1f}x"),
+        Row("pushdown peak RSS, SQL block / pandas block",
+            f"{mib(in_place.peak_rss_bytes)} / {mib(pandas.peak_rss_bytes)}"),
+    ]
+
+
+def bench_load(work: Path, repeat: int, url: str, rows: int) -> list[Row]:
+    version = server_version(url)
+    if version is None:
+        return skipped("load", url)
+    with fresh_schema(url) as schema:
+        print(f"  PostgreSQL {version}, schema {schema}", flush=True)
+        project = projects.load_project(work / "load", url, schema, rows)
+        floor = cairn_run(project, "load_frame", repeat)
+        report("cairn run load_frame (the Python block alone)", floor)
+        whole = cairn_run(project, "load", repeat)
+        if postgres(url, "count", f"{schema}.copied") != str(rows):
+            raise BenchError(f"load: table copied does not have {rows:,} rows")
+        report("cairn run load (Python block -> SQL block SELECT * FROM frame)", whole)
+        timing = Path(__file__).with_name("load_timing.py")
+        inner = run_once([sys.executable, str(timing), url, schema, str(rows), str(repeat)])
+    found = json.loads(inner.stdout)
+    cairn_s, to_sql_s = found["cairn_s"], found["to_sql_s"]
+    speedup = to_sql_s / cairn_s
+    print(f"  in-process: Cairn {seconds(cairn_s)} (first {seconds(found['first_cairn_s'])}),"
+          f" to_sql {seconds(to_sql_s)} (first {seconds(found['first_to_sql_s'])});"
+          f" DataFrame {mib(found['frame_bytes'])}, CSV {mib(found['csv_bytes'])};"
+          f" columns {found['columns']}", flush=True)
+    return [
+        Row(f"load in-process, Cairn COPY path ({rows:,} rows -> committed table)",
+            seconds(cairn_s)),
+        Row("load in-process, DataFrame.to_sql(name, engine), pandas defaults",
+            seconds(to_sql_s)),
+        Row("load speed-up to_sql / Cairn", f"{speedup:.1f}x", f">= {LOAD_TARGET:g}x",
+            "met" if speedup >= LOAD_TARGET else "MISSED"),
+        Row("  Cairn path: pandas -> Arrow (as_arrow)", seconds(found["arrow_s"])),
+        Row(f"  Cairn path: pyarrow writes the CSV ({mib(found['csv_bytes'])})",
+            seconds(found["csv_s"])),
+        Row("  Cairn path: COPY of the ready CSV (with CREATE TABLE, commit)",
+            seconds(found["copy_s"])),
+        Row("`cairn run load` process (Python block -> SQL block)", seconds(whole.wall_s)),
+        Row("  `cairn run load_frame` (the Python block alone)", seconds(floor.wall_s)),
+        Row("  peak RSS of `cairn run load` / `load_frame`",
+            f"{mib(whole.peak_rss_bytes)} / {mib(floor.peak_rss_bytes)}"),
+    ]
+
+
 # -- output --------------------------------------------------------------------------------
 def machine() -> str:
     """What the figures were measured on."""
@@ -191,7 +301,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="run only this workload (repeatable)")
     parser.add_argument("--w3-rows", type=int, default=projects.W3_ROWS,
                         help="rows of the W3 DataFrame")
-    parser.add_argument("--keep", action="store_true", help="keep the generated projects")
+    parser.add_argument("--postgres", default=POSTGRES, metavar="URL",
+                        help="libpq URL of the server for pushdown and load (default %(default)s)")
+    parser.add_argument("--pushdown-rows", type=int, default=projects.PUSHDOWN_ROWS,
+                        help="rows of the pushdown table")
+    parser.add_argument("--load-rows", type=int, default=projects.LOAD_ROWS,
+                        help="rows of the load DataFrame")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the generated projects (PostgreSQL schemas are dropped)")
     return parser.parse_args(argv)
 
 
@@ -205,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         "w3": lambda: bench_w3(work, args.repeat, args.w3_rows),
         "plan": lambda: bench_plan(work, args.repeat),
         "help": lambda: bench_help(work, args.repeat),
+        "pushdown": lambda: bench_pushdown(work, args.repeat, args.postgres,
+                                           args.pushdown_rows),
+        "load": lambda: bench_load(work, args.repeat, args.postgres, args.load_rows),
     }
     print(f"cairn benchmarks: {args.repeat} repeats after 1 warm-up, projects in {work}")
     print(machine())

@@ -64,6 +64,21 @@ def parse_block(name: BlockName, path: Path, variables: Mapping[str, Any],
             dialect=written_in,
         )
 
+    if path.suffix in (".R", ".r"):
+        from cairn.blocks.r_analysis import analyze_r
+
+        result = analyze_r([path])[path]
+        if isinstance(result, CairnError):
+            raise result
+        return BlockSpec(
+            name=name,
+            language="r",
+            file=path,
+            source=source,
+            defines={VariableName(k): v for k, v in result.defines.items()},
+            references={VariableName(k): v for k, v in result.references.items()},
+        )
+
     from cairn.blocks.python_analysis import analyze_python, parse_python
 
     analysis = analyze_python(parse_python(source, str(path)), str(path), name)

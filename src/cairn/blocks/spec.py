@@ -8,7 +8,7 @@ from typing import Literal
 
 from cairn.ids import BlockName, VariableName
 
-Language = Literal["python", "sql"]
+Language = Literal["python", "sql", "r"]
 PythonStyle = Literal["script", "function"]
 
 

@@ -17,7 +17,7 @@ from cairn.project.config import Project
 from cairn.project.yaml_file import validate
 
 PIPELINE_FILE = "pipeline.yaml"
-BLOCK_SUFFIXES = {".py": "python", ".sql": "sql"}
+BLOCK_SUFFIXES = {".py": "python", ".sql": "sql", ".R": "r", ".r": "r"}
 
 
 class BlockSettings(BaseModel):
@@ -98,7 +98,7 @@ def load_pipeline(
                 Problem(
                     "unknown-block",
                     f"pipeline.yaml names block {block_name!r} but there is no "
-                    f"{block_name}.py or {block_name}.sql",
+                    f"{block_name}.py, .sql or .R",
                     file=str(settings_file),
                     hint=closest(block_name, files),
                 )
@@ -106,6 +106,14 @@ def load_pipeline(
 
     order = [BlockName(b) for b in configured if b in files]
     order += [b for b in files if b not in configured]
+    r_files = [path for path in files.values() if BLOCK_SUFFIXES[path.suffix] == "r"]
+    if r_files:  # one R process parses them all; parse_block then reads the cache
+        from cairn.blocks.r_analysis import analyze_r
+
+        try:
+            analyze_r(r_files)
+        except CairnError:
+            pass  # each R block reports the problem below, with its own file
     targets = None
     if any(path.suffix == ".sql" for path in files.values()):
         from cairn.io.config import load_connections

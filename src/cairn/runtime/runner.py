@@ -325,8 +325,12 @@ class Runner:
             policy = settings.write or spec.header.get("write", "replace")
             return run_sql(spec, inputs, self.variables, self.databases,
                            materialize, policy)  # type: ignore[arg-type]
-        from cairn.blocks.python_run import run_python
-
         context = RunContext(self.run_id, self.pipeline.name, spec.name, self.execution_date,
                              self.variables, attempt)
+        if spec.language == "r":
+            from cairn.blocks.r_run import run_r
+
+            return run_r(spec, inputs, context), None
+        from cairn.blocks.python_run import run_python
+
         return run_python(spec, inputs, context), None

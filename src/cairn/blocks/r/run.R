@@ -1,0 +1,130 @@
+# Runs one R block for Cairn. Usage: Rscript run.R WORK_DIR
+# WORK_DIR/spec.json names the block file, its inputs (tables as one binary file per column,
+# other values as JSON), the outputs to return and the run context. Tables cross as raw
+# little-endian vectors (R's own NA codes), strings NUL-terminated with a validity vector:
+# exact for every value and fast. The outcome is WORK_DIR/outputs.json or WORK_DIR/error.json.
+suppressPackageStartupMessages(library(jsonlite))
+
+work <- commandArgs(trailingOnly = TRUE)[1]
+spec <- fromJSON(file.path(work, "spec.json"), simplifyVector = FALSE)
+
+read_column <- function(column, n) {
+  con <- file(file.path(work, column$file), "rb")
+  on.exit(close(con))
+  type <- column$type
+  if (type == "double" || type == "POSIXct") {
+    values <- readBin(con, "double", n, size = 8, endian = "little")
+    values[is.nan(values)] <- NA  # pandas marks missing numbers with NaN; R with NA
+    if (type == "double") return(values)
+    return(as.POSIXct(values, origin = "1970-01-01", tz = column$tz))
+  }
+  if (type == "character") {
+    values <- readBin(con, "character", n)
+    Encoding(values) <- "UTF-8"
+    valid <- readBin(file.path(work, column$valid), "raw", n)
+    values[valid == as.raw(0)] <- NA_character_
+    return(values)
+  }
+  values <- readBin(con, "integer", n, size = 4, endian = "little")
+  if (type == "logical") return(as.logical(values))
+  if (type == "Date") return(as.Date(values, origin = "1970-01-01"))
+  values
+}
+
+read_input <- function(item) {
+  if (item$kind == "json") return(fromJSON(item$json, simplifyVector = TRUE))
+  columns <- lapply(item$columns, read_column, n = item$rows)
+  names(columns) <- vapply(item$columns, function(column) column$name, "")
+  as.data.frame(columns, stringsAsFactors = FALSE, check.names = FALSE,
+                optional = TRUE)
+}
+
+write_column <- function(values, name, index, prefix) {
+  file <- sprintf("%s.%d.bin", prefix, index)
+  con <- file(file.path(work, file), "wb")
+  on.exit(close(con))
+  column <- list(name = name, file = file)
+  if (is.factor(values)) values <- as.character(values)
+  if (inherits(values, "POSIXct")) {
+    tz <- attr(values, "tzone")
+    column$type <- "POSIXct"
+    column$tz <- if (is.null(tz) || tz == "") "UTC" else tz
+    writeBin(as.double(values), con, size = 8, endian = "little")
+  } else if (inherits(values, "Date")) {
+    column$type <- "Date"
+    writeBin(as.integer(floor(unclass(values))), con, size = 4, endian = "little")
+  } else if (is.logical(values)) {
+    column$type <- "logical"
+    writeBin(as.integer(values), con, size = 4, endian = "little")
+  } else if (is.integer(values)) {
+    column$type <- "integer"
+    writeBin(values, con, size = 4, endian = "little")
+  } else if (is.double(values)) {
+    column$type <- "double"
+    writeBin(values, con, size = 8, endian = "little")
+  } else {
+    values <- enc2utf8(as.character(values))
+    column$type <- "character"
+    column$valid <- sprintf("%s.%d.valid", prefix, index)
+    writeBin(as.raw(!is.na(values)), file.path(work, column$valid))
+    values[is.na(values)] <- ""
+    writeBin(values, con)
+  }
+  column
+}
+
+write_output <- function(value, name) {
+  if (is.data.frame(value)) {
+    prefix <- paste0("out.", name)
+    columns <- mapply(write_column, value, names(value), seq_along(value),
+                      MoreArgs = list(prefix = prefix), SIMPLIFY = FALSE, USE.NAMES = FALSE)
+    return(list(kind = "table", rows = nrow(value), columns = columns))
+  }
+  # jsonlite writes at most 15 significant digits; data frames (above) keep every bit.
+  json <- tryCatch(toJSON(value, auto_unbox = TRUE, digits = NA, null = "null", na = "null"),
+                   error = function(e) NULL)
+  if (is.null(json)) {
+    message("Warning: output ", name, " (", class(value)[1], ") cannot leave R; not stored")
+    return(NULL)
+  }
+  list(kind = "json", json = as.character(json))
+}
+
+fail <- function(message, line) {
+  writeLines(toJSON(list(message = message, line = line), auto_unbox = TRUE),
+             file.path(work, "error.json"))
+  quit(save = "no", status = 1)
+}
+
+env <- new.env(parent = globalenv())
+for (name in names(spec$inputs)) assign(name, read_input(spec$inputs[[name]]), envir = env)
+assign("context", spec$context, envir = env)
+
+exprs <- parse(spec$file, keep.source = TRUE)
+refs <- attr(exprs, "srcref")
+for (i in seq_along(exprs)) {
+  line <- refs[[i]][1]
+  tryCatch(
+    withCallingHandlers({
+      shown <- withVisible(eval(exprs[[i]], env))
+      if (shown$visible) print(shown$value)  # as Rscript prints top-level values
+    }, warning = function(w) {
+      message("Warning (line ", line, "): ", conditionMessage(w))
+      invokeRestart("muffleWarning")
+    }),
+    error = function(e) {
+      call <- conditionCall(e)
+      where <- if (is.null(call)) "" else paste0(" in ", paste(deparse(call), collapse = " "))
+      fail(paste0("Error", where, ": ", conditionMessage(e)), line)
+    }
+  )
+}
+
+outputs <- list()
+for (name in unlist(spec$outputs)) {
+  if (exists(name, envir = env, inherits = FALSE)) {
+    written <- write_output(get(name, envir = env), name)
+    if (!is.null(written)) outputs[[name]] <- written
+  }
+}
+writeLines(toJSON(outputs, auto_unbox = TRUE, null = "null"), file.path(work, "outputs.json"))
