@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
-# Install Cairn and run the example pipeline (DuckDB warehouse, SQLite history; no server).
+# Install Cairn (and R, for the example's R block) and run the example pipeline:
+# a DuckDB warehouse and SQLite run history inside examples/shop, no server to start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 
-python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-  || { echo "Cairn needs Python 3.11 or newer (python3 is $(python3 -V))" >&2; exit 1; }
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e .
-
+ensure_venv .
+ensure_r
 .venv/bin/cairn run example --project examples/shop
-.venv/bin/cairn show example revenue_by_region --project examples/shop
+.venv/bin/cairn show example top_customers --project examples/shop

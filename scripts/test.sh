@@ -4,21 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-  || { echo "Cairn needs Python 3.11 or newer (python3 is $(python3 -V))" >&2; exit 1; }
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+source scripts/lib.sh
+
+ensure_venv ".[test]"
+ensure_r
 
 # Database tests need PostgreSQL (127.0.0.1:5432) and MariaDB (127.0.0.1:3306): start them
 # when installed but stopped, install them when missing; without them only their tests skip.
-apt_install() {
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    echo "installing $* for the database tests"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null \
-      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; }
-  fi
-}
 wait_for() {  # command to poll, service name
   for _ in $(seq 1 60); do eval "$1" >/dev/null 2>&1 && return 0; sleep 0.5; done
   echo "WARNING: $2 is not running; its tests will be skipped" >&2

@@ -221,7 +221,7 @@ def logs(
             sys.stdout.write(path.read_text(encoding="utf-8"))
             sys.stdout.flush()
         if last.error:
-            console.print(f"[red]{last.error}[/]", markup=False)
+            console.print(last.error, style="red", markup=False)
 
 
 @app.command()

@@ -14,7 +14,7 @@ def test_init_run_and_inspect_the_example(tmp_path: Path, cli: type[CLI]) -> Non
 
     run = cli.run("run", "example", cwd=shop, check=True)
     for block in ("load_customers", "load_orders", "clean_orders", "orders_enriched",
-                  "revenue_by_region", "report"):
+                  "revenue_by_region", "customer_scores", "top_customers", "report"):
         assert f"✓ {block} success" in run.stdout
     assert "Run summary" in run.stdout
     assert "kept 323 paid orders" in run.stdout  # block stdout is shown live
@@ -37,10 +37,17 @@ def test_init_run_and_inspect_the_example(tmp_path: Path, cli: type[CLI]) -> Non
     table = cli.run("show", "example", "report", cwd=shop, check=True)
     assert "'regions': 4" in table.stdout
 
+    # Python -> R -> SQL: the R block's scores joined with the customers in DuckDB.
+    top = json.loads(cli.run("show", "example", "top_customers", "--format", "json",
+                             cwd=shop, check=True).stdout)
+    assert len(top) == 10 and top[0]["spent"] >= top[-1]["spent"]
+    assert {"customer_id", "name", "region", "orders", "spent", "score"} <= set(top[0])
+    assert "scored 59 customers" in run.stdout  # R's message() reached the live log
+
     run_id = next((shop / ".cairn" / "runs").iterdir()).name
     runs = cli.run("runs", "example", cwd=shop, check=True)
     assert run_id in runs.stdout
-    assert "success" in runs.stdout and "6/6 ok" in runs.stdout
+    assert "success" in runs.stdout and "8/8 ok" in runs.stdout
     assert "no runs yet" in cli.run("runs", "other", cwd=shop, check=True).stdout
 
 

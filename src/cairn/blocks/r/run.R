@@ -58,10 +58,10 @@ write_column <- function(values, name, index, prefix) {
     writeBin(as.integer(values), con, size = 4, endian = "little")
   } else if (is.integer(values)) {
     column$type <- "integer"
-    writeBin(values, con, size = 4, endian = "little")
+    writeBin(as.integer(values), con, size = 4, endian = "little")  # drops attributes
   } else if (is.double(values)) {
     column$type <- "double"
-    writeBin(values, con, size = 8, endian = "little")
+    writeBin(as.double(values), con, size = 8, endian = "little")
   } else {
     values <- enc2utf8(as.character(values))
     column$type <- "character"
@@ -75,6 +75,8 @@ write_column <- function(values, name, index, prefix) {
 
 write_output <- function(value, name) {
   if (is.data.frame(value)) {
+    # Matrix columns (as aggregate() makes) become one column each: amount.orders, ...
+    if (any(vapply(value, is.matrix, TRUE))) value <- do.call(data.frame, value)
     prefix <- paste0("out.", name)
     columns <- mapply(write_column, value, names(value), seq_along(value),
                       MoreArgs = list(prefix = prefix), SIMPLIFY = FALSE, USE.NAMES = FALSE)
@@ -123,7 +125,9 @@ for (i in seq_along(exprs)) {
 outputs <- list()
 for (name in unlist(spec$outputs)) {
   if (exists(name, envir = env, inherits = FALSE)) {
-    written <- write_output(get(name, envir = env), name)
+    written <- tryCatch(write_output(get(name, envir = env), name), error = function(e) {
+      fail(paste0("cannot return output ", name, ": ", conditionMessage(e)), NULL)
+    })
     if (!is.null(written)) outputs[[name]] <- written
   }
 }
