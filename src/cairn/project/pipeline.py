@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,10 +111,8 @@ def load_pipeline(
     if r_files:  # one R process parses them all; parse_block then reads the cache
         from cairn.blocks.r_analysis import analyze_r
 
-        try:
+        with contextlib.suppress(CairnError):  # each R block reports it below, with its file
             analyze_r(r_files)
-        except CairnError:
-            pass  # each R block reports the problem below, with its own file
     targets = None
     if any(path.suffix == ".sql" for path in files.values()):
         from cairn.io.config import load_connections
