@@ -104,6 +104,8 @@ def run(
         help="Finish an interrupted or failed run without re-running its successful blocks: "
         "RUN id, or 'latest' (what a bare --resume means).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not echo block logs.")] = False,
+    run_id: Annotated[str | None, typer.Option(hidden=True, help="Id for the new run (the "
+                      "server picks it to follow the run).")] = None,
     project: ProjectOption = None,
 ) -> None:
     """Run a pipeline's blocks in dependency order, with live progress and logs."""
@@ -122,7 +124,7 @@ def run(
     console = _console()
     with ProgressDisplay(console, total, show_logs=not quiet) as display:
         result = service.run_pipeline(found, pipeline, display, variables, block, downstream,
-                                      upstream, resume)
+                                      upstream, resume, run_id)
     console.print(summary_table(display, [b for b in graph.order if b in result.blocks]))
     verb = "resumed run" if result.resumed else "run"
     console.print(f"{verb} [bold]{result.run_id}[/] {styled(result.status)}")
@@ -317,6 +319,31 @@ def _plain_table(title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...
     for row in rows:
         table.add_row(*(escape(cell) if isinstance(cell, str) else cell for cell in row))
     return table
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 6789,
+    token: Annotated[str | None, typer.Option(
+        envvar="CAIRN_TOKEN", help="Token every API call must carry; required to listen on "
+        "anything but 127.0.0.1.", show_default=False)] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Start the web notebook and API (the UI at http://HOST:PORT/)."""
+    import uvicorn
+
+    from cairn.errors import Problem
+    from cairn.server.app import create_app
+    from cairn.server.auth import check_binding
+
+    refusal = check_binding(host, token)
+    if refusal:
+        raise CairnError(Problem("unsafe-binding", refusal))
+    found = _project(project)
+    url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+    _console().print(f"Cairn serves {found.root} at [bold]{url}[/] (Ctrl-C stops it)")
+    uvicorn.run(create_app(found, token), host=host, port=port, log_level="warning")
 
 
 sql_app = typer.Typer(help="SQL tools.", no_args_is_help=True)

@@ -26,9 +26,10 @@ if TYPE_CHECKING:  # SQLAlchemy loads only for commands that read or write histo
 
 
 def plan(project: Project, name: str, variables: Mapping[str, Any] | None = None,
-         ) -> tuple[Pipeline, Graph]:
-    """Load a pipeline and infer its graph; every problem found is in `graph.problems`."""
-    pipeline = load_pipeline(project, name, variables)
+         sources: Mapping[str, str] | None = None) -> tuple[Pipeline, Graph]:
+    """Load a pipeline and infer its graph; every problem found is in `graph.problems`.
+    `sources` are unsaved versions of some blocks to infer with instead of their files."""
+    pipeline = load_pipeline(project, name, variables, sources)
     explicit = {b: s.upstream for b, s in pipeline.block_settings.items() if s.upstream}
     graph = build_graph(list(pipeline.blocks.values()), explicit, pipeline.variables)
     graph.problems[:0] = pipeline.problems
@@ -78,6 +79,11 @@ def variable_store(project: Project) -> VariableStore:
     return VariableStore(project.state_dir / "runs")
 
 
+def utc_now() -> datetime:
+    """Now, in UTC without a zone: how the history stores times."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 def new_run_id() -> RunId:
     return RunId(time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3))
 
@@ -99,6 +105,7 @@ def run_pipeline(
     downstream: bool = False,
     upstream: bool = False,
     resume: str | None = None,
+    run_id: str | None = None,
 ) -> RunResult:
     """Run a pipeline (or some of its blocks), or resume an earlier run where it stopped."""
     from cairn.io.api import active_connections
@@ -131,8 +138,8 @@ def run_pipeline(
             pipeline, graph = checked_plan(project, name, variables)
             selected = select_blocks(pipeline, graph, blocks, downstream, upstream)
             done, attempts_before = set(), {}
-            run_id = new_run_id()
-            execution_date = datetime.now(UTC).replace(tzinfo=None)
+            run_id = RunId(run_id) if run_id else new_run_id()
+            execution_date = utc_now()
             metadata.create_run(run_id, name, selected, pipeline.variables, execution_date)
 
         runner = Runner(pipeline, graph, metadata, variable_store(project), databases,

@@ -42,10 +42,12 @@ def _sql_target(header: dict[str, str], chosen: str | None, dialect: str | None,
 
 def parse_block(name: BlockName, path: Path, variables: Mapping[str, Any],
                 targets: SQLTargets | None = None, connection: str | None = None,
-                dialect: str | None = None) -> BlockSpec:
-    """Parse one block file. Raises CairnError with the file and line of any problem.
-    `connection` and `dialect` are the block's settings from pipeline.yaml (SQL only)."""
-    source = path.read_text(encoding="utf-8")
+                dialect: str | None = None, source: str | None = None) -> BlockSpec:
+    """Parse one block file (or `source`, an unsaved version of it). Raises CairnError
+    with the file and line of any problem. `connection` and `dialect` are the block's
+    settings from pipeline.yaml (SQL only)."""
+    if source is None:
+        source = path.read_text(encoding="utf-8")
     if path.suffix == ".sql":
         from cairn.blocks.sql_analysis import analyze_sql, read_header
 
@@ -65,9 +67,7 @@ def parse_block(name: BlockName, path: Path, variables: Mapping[str, Any],
         )
 
     if path.suffix in (".R", ".r"):
-        from cairn.blocks.r_analysis import analyze_r
-
-        result = analyze_r([path])[path]
+        result = _analyze_r_source(path, source)
         if isinstance(result, CairnError):
             raise result
         return BlockSpec(
@@ -95,3 +95,21 @@ def parse_block(name: BlockName, path: Path, variables: Mapping[str, Any],
         function_name=analysis.function_name,
         tests=analysis.tests,
     )
+
+
+def _analyze_r_source(path: Path, source: str) -> Any:
+    from cairn.blocks.r_analysis import analyze_r
+
+    if path.is_file() and path.read_text(encoding="utf-8") == source:
+        return analyze_r([path])[path]
+    import tempfile
+
+    # R's parser reads files: an unsaved version goes through a temporary copy.
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / path.name
+        copy.write_text(source, encoding="utf-8")
+        result = analyze_r([copy])[copy]
+    if isinstance(result, CairnError):
+        result = CairnError([Problem(p.kind, p.message, str(path), p.line, p.hint)
+                             for p in result.problems])
+    return result

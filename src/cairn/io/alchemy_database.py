@@ -170,6 +170,11 @@ class AlchemyDatabase(Database):
         with self.engine.connect() as connection:
             return fetch(connection.execute(query))
 
+    def count(self, table: str) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.exec_driver_sql(
+                f"SELECT count(*) FROM {self.qualified(table)}").scalar_one())
+
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         with self.engine.connect() as connection:
             self._begin(connection)

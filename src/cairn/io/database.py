@@ -86,6 +86,10 @@ class Database(ABC):
         """A table of this database as a pyarrow Table (at most `limit` rows)."""
 
     @abstractmethod
+    def count(self, table: str) -> int:
+        """The number of rows of a table of this database."""
+
+    @abstractmethod
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         """The rows of a query as a pyarrow Table."""
 

@@ -125,6 +125,13 @@ class DuckDBDatabase(Database):
         suffix = f" LIMIT {int(limit)}" if limit is not None else ""
         return self.query(f"SELECT * FROM {self.qualified(table)}{suffix}")
 
+    def count(self, table: str) -> int:
+        cursor = self._cursor()
+        try:
+            return self._count(cursor, table)
+        finally:
+            cursor.close()
+
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         cursor = self._cursor()
         try:

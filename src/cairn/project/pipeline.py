@@ -80,9 +80,11 @@ def block_files(folder: Path) -> dict[BlockName, Path]:
 
 
 def load_pipeline(
-    project: Project, name: str, variables: Mapping[str, Any] | None = None
+    project: Project, name: str, variables: Mapping[str, Any] | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> Pipeline:
-    """Read a pipeline folder. Problems in blocks are collected, not raised."""
+    """Read a pipeline folder. Problems in blocks are collected, not raised. `sources`
+    stand in for the saved text of some blocks (the notebook's unsaved edits)."""
     folder = project.pipeline_dir(name)
     settings_file = folder / PIPELINE_FILE
     settings = (
@@ -126,7 +128,8 @@ def load_pipeline(
             blocks[block_name] = parse_block(
                 block_name, path, merged_variables, targets,
                 settings_of.connection if settings_of else None,
-                settings_of.dialect if settings_of else None)
+                settings_of.dialect if settings_of else None,
+                (sources or {}).get(block_name))
         except CairnError as error:
             problems.extend(error.problems)
             language = BLOCK_SUFFIXES[path.suffix]

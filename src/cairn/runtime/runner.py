@@ -112,11 +112,12 @@ class _LogSink:
             self.file.close()
 
 
-def _interrupt_thread(thread: threading.Thread) -> None:
-    """Raise TimeoutError inside a thread at its next Python instruction."""
+def _interrupt_thread(thread: threading.Thread,
+                      error: type[BaseException] = TimeoutError) -> None:
+    """Raise `error` inside a thread at its next Python instruction."""
     if thread.ident is not None:
         ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(thread.ident), ctypes.py_object(TimeoutError)
+            ctypes.c_ulong(thread.ident), ctypes.py_object(error)
         )
 
 
@@ -142,6 +143,7 @@ class Runner:
         self.max_parallel = max_parallel
         self.values: dict[BlockName, dict[str, Any] | StoredOutputs] = {}
         self.status: dict[BlockName, str] = {}
+        self.running: dict[BlockName, _Attempt] = {}
         self.results: queue.Queue[tuple[_Attempt, Outcome]] = queue.Queue()
 
     # -- the main loop -------------------------------------------------------------------
@@ -156,6 +158,7 @@ class Runner:
     ) -> dict[BlockName, str]:
         """Run `selected` (skipping `already_done`); return each block's final status."""
         self.run_id = run_id
+        self.status = {}  # a runner may serve several runs (the notebook keeps one)
         self.attempts_before = dict(attempts_before or {})
         self.variables = dict(variables)
         self.execution_date = execution_date
@@ -167,6 +170,7 @@ class Runner:
         sorter.prepare()
         ready: deque[BlockName] = deque()
         running: dict[BlockName, _Attempt] = {}
+        self.running = running
         while sorter.is_active():
             ready.extend(sorted(sorter.get_ready(), key=position.__getitem__))
             while ready and len(running) < self.max_parallel:
@@ -192,6 +196,12 @@ class Runner:
                 self.status[attempt.block] = outcome.status
                 sorter.done(attempt.block)
         return self.status
+
+    def interrupt(self) -> None:
+        """Stop the blocks running now: each fails with KeyboardInterrupt."""
+        for attempt in list(self.running.values()):
+            if attempt.thread is not None:
+                _interrupt_thread(attempt.thread, KeyboardInterrupt)
 
     def _record_upstream_failed(self, block: BlockName, failed: list[BlockName]) -> None:
         self.status[block] = "upstream_failed"
@@ -306,7 +316,7 @@ class Runner:
             outcome = Outcome(block, attempt.recorded, "success", outputs, stored,
                               rows_out=sql.rows if sql else (sum(rows) if rows else None),
                               profile=[asdict(p) for p in sql.profile] if sql else None)
-        except (Exception, SystemExit) as error:
+        except (Exception, SystemExit, KeyboardInterrupt) as error:  # the last: interrupt()
             outcome = Outcome(block, attempt.recorded, "failed",
                               failure=describe_failure(error, str(spec.file)))
         finally:

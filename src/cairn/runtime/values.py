@@ -9,13 +9,13 @@ value or nothing.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from cairn.atomic import atomic_file
 
 TABLE_KINDS = ("pandas", "polars", "arrow")
 _SLICE_ROWS = 1_000_000
@@ -56,20 +56,6 @@ def table_kind(value: object) -> str | None:
     if module == "pyarrow" and name == "Table":
         return "arrow"
     return None
-
-
-@contextmanager
-def atomic_file(path: Path) -> Iterator[IO[bytes]]:
-    """Open a temporary file that replaces `path` only once it is complete and on disk."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _arrow_batches(value: Any, kind: str) -> Iterator[Any]:

@@ -1,0 +1,228 @@
+"""The notebook's worker process: it runs blocks of one pipeline with the same Runner as
+`cairn run`, keeps their values in memory between runs (the live store), and reports what
+happens as events over a pipe. The server never runs user code itself."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from cairn import service
+from cairn.errors import CairnError, Problem
+from cairn.graph.build import Graph
+from cairn.ids import BlockName, RunId
+from cairn.io.api import active_connections
+from cairn.io.config import load_connections
+from cairn.io.pool import Databases
+from cairn.notebook.preview import PAGE_ROWS, describe, page
+from cairn.project.config import Project, find_project
+from cairn.project.pipeline import Pipeline
+from cairn.runtime.capture import routed_output
+from cairn.runtime.runner import Outcome, Runner
+from cairn.runtime.variable_store import VariableStore
+
+NOTEBOOK_RUN = RunId("notebook")
+_LOG_LINES = 500
+Send = Callable[[dict[str, Any]], None]
+
+
+class _History:
+    """Stands in for the run history: notebook runs are not pipeline runs."""
+
+    def __init__(self) -> None:
+        self._next = 0
+
+    def start_block(self, *_: Any) -> int:
+        self._next += 1
+        return self._next
+
+    def finish_block(self, *_: Any, **__: Any) -> None:
+        pass
+
+    def record_block(self, *_: Any) -> None:
+        pass
+
+    def latest_success(self, *_: Any) -> None:
+        return None
+
+
+def _hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Notebook:
+    """The live state of one pipeline's notebook."""
+
+    def __init__(self, project: Project, pipeline: str, send: Send) -> None:
+        self.project = project
+        self.name = pipeline
+        self.send = send
+        self.databases = Databases(load_connections(project))
+        self.state: dict[str, dict[str, Any]] = {}
+        self.version: dict[str, int] = {}  # bumped on each successful run of a block
+        self.ran_with: dict[str, tuple[str, dict[str, int | None]]] = {}  # hash, inputs
+        self.runner: Runner | None = None
+        self.job: threading.Thread | None = None
+
+    # -- state ---------------------------------------------------------------------------
+    def _plan(self) -> tuple[Pipeline, Graph]:
+        return service.plan(self.project, self.name)
+
+    def _block_state(self, block: str) -> dict[str, Any]:
+        return self.state.setdefault(block, {
+            "status": "never", "stale": True, "duration_s": None, "outputs": [],
+            "error": None, "logs": []})
+
+    def _stale(self, pipeline: Pipeline, graph: Graph) -> dict[str, bool]:
+        stale: dict[str, bool] = {}
+        for layer in graph.layers() if not graph.problems else [graph.order]:
+            for block in layer:
+                ran = self.ran_with.get(block)
+                upstream = graph.upstream[block]
+                stale[block] = (
+                    ran is None
+                    or ran[0] != _hash(pipeline.blocks[block].file)
+                    or any(self.version.get(u) != ran[1].get(u) or stale.get(u, True)
+                           for u in upstream)
+                )
+        return stale
+
+    def snapshot(self) -> dict[str, Any]:
+        pipeline, graph = self._plan()
+        stale = self._stale(pipeline, graph)
+        blocks = {}
+        for block in graph.order:
+            state = self._block_state(block)
+            state["stale"] = stale[block]
+            blocks[block] = state
+        running = None
+        if self.runner is not None and self.runner.running:
+            running = next(iter(self.runner.running))
+        busy = self.job is not None and self.job.is_alive()
+        return {"worker": "running" if busy else "idle", "running": running, "blocks": blocks}
+
+    # -- running -------------------------------------------------------------------------
+    def _selection(self, block: str | None, mode: str, graph: Graph,
+                   stale: dict[str, bool]) -> list[BlockName]:
+        if mode == "all" or block is None:
+            return list(graph.order)
+        chosen = {BlockName(block)}
+        if mode == "downstream":
+            chosen |= graph.closure(chosen, "downstream")
+        needed = graph.closure(chosen, "upstream") - chosen
+        chosen |= {b for b in needed if stale[b]}  # stale or missing upstreams run first
+        return [b for b in graph.order if b in chosen]
+
+    def run(self, block: str | None, mode: str) -> None:
+        if self.job is not None and self.job.is_alive():
+            raise CairnError(Problem("busy", "a run is going on in this notebook",
+                                     hint="wait for it, or interrupt it"))
+        pipeline, graph = self._plan()
+        if graph.problems:
+            raise CairnError(graph.problems)
+        if block is not None:
+            service.check_blocks(pipeline, [block])
+        selected = self._selection(block, mode, graph, self._stale(pipeline, graph))
+        hashes = {b: _hash(pipeline.blocks[b].file) for b in selected}
+        for name in selected:
+            self._block_state(name).update(status="queued")
+        runner = self._runner(pipeline, graph)
+
+        def work() -> None:
+            with (routed_output(), contextlib.chdir(self.project.root),
+                  active_connections(self.databases, self.project.settings.default_connection)):
+                runner.run(NOTEBOOK_RUN, selected, pipeline.variables,
+                           service.utc_now(), set())
+            for name in selected:
+                if self.state[name]["status"] == "success":
+                    inputs = {str(u): self.version.get(u) for u in graph.upstream[name]}
+                    self.ran_with[name] = (hashes[name], inputs)
+            self.send({"type": "state", "state": self.snapshot()})
+
+        self.job = threading.Thread(target=work, name="cairn-notebook-run", daemon=True)
+        self.job.start()
+
+    def _runner(self, pipeline: Pipeline, graph: Graph) -> Runner:
+        """One Runner for the notebook's life: its values are the live store."""
+        if self.runner is None:
+            store = VariableStore(self.project.state_dir / "notebook" / self.name)
+            self.runner = Runner(pipeline, graph, _History(), store,  # type: ignore[arg-type]
+                                 self.databases, self, self.project.settings.max_parallel)
+        self.runner.pipeline, self.runner.graph = pipeline, graph
+        return self.runner
+
+    def interrupt(self) -> None:
+        if self.runner is not None:
+            self.runner.interrupt()
+
+    def page(self, block: str, name: str, offset: int, limit: int) -> dict[str, Any]:
+        outputs = self.runner.values.get(BlockName(block)) if self.runner else None
+        if not isinstance(outputs, dict) or name not in outputs:
+            raise KeyError(f"block {block} has no output {name!r} in this notebook")
+        return page(outputs[name], self.databases, offset, limit)
+
+    # -- the Runner's observer -----------------------------------------------------------
+    def block_started(self, block: BlockName, attempt: int) -> None:
+        state = self._block_state(block)
+        state.update(status="running", error=None, logs=[], outputs=[])
+        self.send({"type": "started", "block": block, "attempt": attempt})
+
+    def block_output(self, block: BlockName, stream: str, line: str) -> None:
+        logs = self._block_state(block)["logs"]
+        logs.append({"stream": stream, "line": line})
+        del logs[:-_LOG_LINES]
+        self.send({"type": "output", "block": block, "stream": stream, "line": line})
+
+    def block_finished(self, block: BlockName, outcome: Outcome) -> None:
+        state = self._block_state(block)
+        state.update(status=outcome.status, duration_s=round(outcome.duration_s, 4))
+        if outcome.status == "success":
+            self.version[block] = self.version.get(block, 0) + 1
+            state["outputs"] = [describe(name, value, self.databases)
+                                for name, value in outcome.outputs.items()]
+        if outcome.failure is not None:
+            failure = outcome.failure
+            state["error"] = {"message": failure.message, "line": failure.line,
+                              "file": failure.file, "traceback": failure.traceback}
+        self.send({"type": "finished", "block": block, "state": state})
+
+
+def main(connection: Connection, root: str, profile: str, pipeline: str) -> None:
+    """The worker process: answer the server's requests until the pipe closes."""
+    lock = threading.Lock()
+
+    def send(message: dict[str, Any]) -> None:
+        with lock:
+            connection.send(message)
+
+    notebook = Notebook(find_project(Path(root), profile=profile), pipeline, send)
+    send({"type": "worker", "worker": "idle", "message": None})
+    while True:
+        try:
+            request = connection.recv()
+        except EOFError:
+            return
+        reply: dict[str, Any] = {"type": "reply", "id": request.get("id")}
+        try:
+            command = request["command"]
+            if command == "state":
+                reply["result"] = notebook.snapshot()
+            elif command == "run":
+                notebook.run(request.get("block"), request.get("mode", "block"))
+                reply["result"] = notebook.snapshot()
+            elif command == "interrupt":
+                notebook.interrupt()
+            elif command == "page":
+                reply["result"] = notebook.page(request["block"], request["name"],
+                                                request.get("offset", 0),
+                                                request.get("limit", PAGE_ROWS))
+        except CairnError as error:
+            reply["problems"] = [p.to_dict() for p in error.problems]
+        except Exception as error:  # a bad request must not end the worker
+            reply["error"] = f"{type(error).__name__}: {error}"
+        send(reply)

@@ -1,0 +1,63 @@
+"""The FastAPI application: the API, the built web UI, and errors as JSON problems."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from cairn import __version__
+from cairn.errors import CairnError
+from cairn.io.secrets import redact
+from cairn.notebook.session import Notebooks
+from cairn.project.config import Project
+from cairn.server import history, notebooks, projects
+from cairn.server.auth import require_token
+
+STATIC = Path(__file__).parent / "static"
+_STATUS_OF = {"unknown-pipeline": 404, "unknown-block": 404, "unknown-run": 404,
+              "no-output": 404, "block-exists": 409, "busy": 409}
+
+
+def create_app(project: Project, token: str | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.notebooks.close()  # pipeline runs go on: they are `cairn run` processes
+
+    app = FastAPI(title="Cairn", version=__version__, lifespan=lifespan,
+                  description="Edit, run and inspect the pipelines of a Cairn project.")
+    app.state.project = project
+    app.state.token = token
+    app.state.notebooks = Notebooks(project)
+    app.state.runs = []
+
+    @app.exception_handler(CairnError)
+    async def problems(_request: Request, error: CairnError) -> JSONResponse:
+        kinds = [p.kind for p in error.problems]
+        code = next((_STATUS_OF[k] for k in kinds if k in _STATUS_OF), 400)
+        return JSONResponse(
+            {"detail": redact(str(error)),
+             "problems": [{**p.to_dict(), "message": redact(p.message)}
+                          for p in error.problems]},
+            status_code=code)
+
+    guarded = [Depends(require_token)]
+    app.include_router(projects.router, dependencies=guarded)
+    app.include_router(notebooks.router, dependencies=guarded)
+    app.include_router(history.router, dependencies=guarded)
+    app.include_router(notebooks.events)
+
+    if (STATIC / "index.html").is_file():
+        app.mount("/assets", StaticFiles(directory=STATIC / "assets", check_dir=False),
+                  name="assets")
+
+        @app.get("/", include_in_schema=False)
+        def index() -> FileResponse:
+            return FileResponse(STATIC / "index.html")
+
+    return app

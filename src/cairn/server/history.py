@@ -1,0 +1,97 @@
+"""API routes for pipeline runs: start one as `cairn run` would, list and inspect them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel
+
+from cairn import service
+from cairn.ids import BlockName, RunId
+from cairn.project.config import Project
+
+router = APIRouter(prefix="/api")
+
+
+def _time(value: Any) -> str | None:
+    return value.isoformat() + "Z" if value is not None else None
+
+
+def run_json(record: Any) -> dict[str, Any]:
+    return {"id": record.id, "pipeline": record.pipeline, "status": record.status,
+            "started_at": _time(record.started_at), "ended_at": _time(record.ended_at),
+            "duration_s": record.duration_s, "error": record.error}
+
+
+def _block_run_json(record: Any) -> dict[str, Any]:
+    return {"block": record.block, "attempt": record.attempt, "status": record.status,
+            "started_at": _time(record.started_at), "ended_at": _time(record.ended_at),
+            "duration_s": record.duration_s, "rows_out": record.rows_out,
+            "output_bytes": record.output_bytes, "peak_memory_bytes": record.peak_memory_bytes,
+            "error": record.error}
+
+
+def _project(request: Request) -> Project:
+    project: Project = request.app.state.project
+    return project
+
+
+class RunRequest(BaseModel):
+    variables: dict[str, Any] = {}
+
+
+@router.post("/pipelines/{pipeline}/runs", status_code=status.HTTP_202_ACCEPTED)
+def start_run(pipeline: str, body: RunRequest, request: Request) -> dict[str, str]:
+    """A real run of the saved files, in a `cairn run` process of its own."""
+    project = _project(request)
+    service.checked_plan(project, pipeline, body.variables)  # refuse a broken pipeline now
+    run_id = service.new_run_id()
+    command = [sys.executable, "-m", "cairn", "--profile", project.profile, "run", pipeline,
+               "--project", str(project.root), "--quiet", "--run-id", run_id]
+    for key, value in body.variables.items():
+        command += ["--var", f"{key}={json.dumps(value)}"]
+    runs: list[subprocess.Popen[bytes]] = request.app.state.runs
+    runs[:] = [p for p in runs if p.poll() is None]  # collect the finished ones
+    runs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True))
+    return {"run_id": run_id}
+
+
+@router.get("/runs")
+def list_runs(request: Request, pipeline: str | None = None,
+              limit: int = 50) -> list[dict[str, Any]]:
+    metadata = service.open_metadata(_project(request))
+    try:
+        return [run_json(r) for r in metadata.list_runs(pipeline, limit)]
+    finally:
+        metadata.close()
+
+
+@router.get("/runs/{run_id}")
+def get_run(run_id: str, request: Request) -> dict[str, Any]:
+    metadata = service.open_metadata(_project(request))
+    try:
+        record = metadata.find_run(run_id)
+        document = run_json(record)
+        document["blocks"] = [_block_run_json(b) for b in metadata.block_runs(record.id)]
+    finally:
+        metadata.close()
+    return document
+
+
+@router.get("/runs/{run_id}/logs/{block}")
+def get_logs(run_id: str, block: str, request: Request) -> dict[str, str]:
+    project = _project(request)
+    metadata = service.open_metadata(project)
+    try:
+        record = metadata.find_run(run_id)
+    finally:
+        metadata.close()
+    path = service.variable_store(project).log_path(RunId(record.id), BlockName(block))
+    if not path.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"block {block} wrote no log in this run")
+    return {"text": path.read_text(encoding="utf-8", errors="replace")}

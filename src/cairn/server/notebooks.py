@@ -1,0 +1,102 @@
+"""API routes for notebooks: run blocks in the pipeline's worker, stream what happens."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from cairn.errors import CairnError, Problem
+from cairn.notebook.session import Notebooks, NotebookSession, WorkerGone
+from cairn.server.auth import allowed
+
+router = APIRouter(prefix="/api/notebooks")
+events = APIRouter(prefix="/api/notebooks")  # the WebSocket checks its token itself
+
+
+def _notebooks(request: Request | WebSocket) -> Notebooks:
+    notebooks: Notebooks = request.app.state.notebooks
+    return notebooks
+
+
+async def _ask(session: NotebookSession, command: str, **arguments: Any) -> Any:
+    """A worker's answer; its problems become the API's errors."""
+    try:
+        reply = await run_in_threadpool(session.request, command, **arguments)
+    except WorkerGone as gone:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"{gone}; restart the worker") from None
+    except TimeoutError:
+        raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, "the worker did not answer") from None
+    if "problems" in reply:
+        raise CairnError([Problem(**p) for p in reply["problems"]])
+    if "error" in reply:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, reply["error"])
+    return reply.get("result")
+
+
+@router.get("/{pipeline}")
+async def get_state(pipeline: str, request: Request) -> dict[str, Any]:
+    session = _notebooks(request).get(pipeline)
+    if session.status == "dead":
+        return {"worker": "dead", "running": None, "blocks": {},
+                "message": session.dead_message}
+    state: dict[str, Any] = await _ask(session, "state")
+    return state
+
+
+class RunBlocks(BaseModel):
+    block: str | None = None
+    mode: Literal["block", "downstream", "all"] = "block"
+
+
+@router.post("/{pipeline}/run", status_code=status.HTTP_202_ACCEPTED)
+async def run(pipeline: str, body: RunBlocks, request: Request) -> dict[str, Any]:
+    session = _notebooks(request).get(pipeline)
+    state: dict[str, Any] = await _ask(session, "run", block=body.block, mode=body.mode)
+    return state
+
+
+@router.post("/{pipeline}/interrupt", status_code=status.HTTP_204_NO_CONTENT)
+async def interrupt(pipeline: str, request: Request) -> None:
+    await _ask(_notebooks(request).get(pipeline), "interrupt")
+
+
+@router.post("/{pipeline}/restart", status_code=status.HTTP_204_NO_CONTENT)
+async def restart(pipeline: str, request: Request) -> None:
+    await run_in_threadpool(_notebooks(request).get(pipeline).restart)
+
+
+@router.get("/{pipeline}/blocks/{block}/output")
+async def output_page(pipeline: str, block: str, name: str, request: Request,
+                      offset: int = 0, limit: int = 50) -> dict[str, Any]:
+    page: dict[str, Any] = await _ask(_notebooks(request).get(pipeline), "page", block=block,
+                                      name=name, offset=max(0, offset),
+                                      limit=min(max(1, limit), 1000))
+    return page
+
+
+@events.websocket("/{pipeline}/ws")
+async def stream(websocket: WebSocket, pipeline: str) -> None:
+    if not allowed(websocket):
+        await websocket.close(code=4401, reason="a valid token is required")
+        return
+    await websocket.accept()
+    session = _notebooks(websocket).get(pipeline)
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    session.listeners.add(queue)
+    try:
+        if session.status != "dead":
+            state = await run_in_threadpool(session.request, "state")
+            await websocket.send_json({"type": "state", "state": state.get("result")})
+        else:
+            await websocket.send_json({"type": "worker", "worker": "dead",
+                                       "message": session.dead_message})
+        while True:
+            await websocket.send_json(await queue.get())
+    except (WebSocketDisconnect, WorkerGone):
+        pass
+    finally:
+        session.listeners.discard(queue)

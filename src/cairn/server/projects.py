@@ -1,0 +1,139 @@
+"""API routes for the project, its pipelines, block files and project files."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from cairn import service
+from cairn.errors import relative
+from cairn.graph.build import Graph
+from cairn.project import editing
+from cairn.project.config import Project
+from cairn.project.pipeline import Pipeline
+from cairn.server.history import run_json
+
+router = APIRouter(prefix="/api")
+
+
+def project_of(request: Request) -> Project:
+    project: Project = request.app.state.project
+    return project
+
+
+def graph_json(project: Project, pipeline: Pipeline, graph: Graph) -> dict[str, Any]:
+    def problem(p: Any) -> dict[str, Any]:
+        document: dict[str, Any] = p.to_dict()
+        if document.get("file"):
+            document["file"] = relative(project.root / document["file"], project.root.resolve())
+        return document
+
+    try:
+        layers = graph.layers() if not any(p.kind == "cycle" for p in graph.problems) else [
+            list(graph.order)]
+    except ValueError:
+        layers = [list(graph.order)]
+    return {
+        "blocks": [{"name": b, "language": pipeline.blocks[b].language,
+                    "file": relative(pipeline.blocks[b].file, project.root)}
+                   for b in graph.order],
+        "edges": [{"from": e.source, "to": e.target, "names": list(e.names)}
+                  for e in graph.edges()],
+        "errors": [problem(p) for p in graph.problems],
+        "layers": layers,
+    }
+
+
+@router.get("/project")
+def get_project(request: Request) -> dict[str, Any]:
+    project = project_of(request)
+    metadata = service.open_metadata(project)
+    try:
+        pipelines = []
+        for name in project.pipeline_names():
+            from cairn.project.pipeline import block_files
+
+            latest = metadata.latest_run(name)
+            pipelines.append({"name": name,
+                              "blocks": len(block_files(project.pipeline_dir(name))),
+                              "last_run": run_json(latest) if latest else None})
+    finally:
+        metadata.close()
+    return {"name": project.settings.name, "root": str(project.root), "pipelines": pipelines}
+
+
+@router.get("/pipelines/{pipeline}")
+def get_pipeline(pipeline: str, request: Request) -> dict[str, Any]:
+    project = project_of(request)
+    loaded, graph = service.plan(project, pipeline)
+    blocks = [asdict(editing.read_block(project, pipeline, b)) for b in graph.order]
+    return {"name": pipeline, "blocks": blocks, "graph": graph_json(project, loaded, graph)}
+
+
+class Sources(BaseModel):
+    sources: dict[str, str] = {}
+
+
+@router.post("/pipelines/{pipeline}/analyze")
+def analyze(pipeline: str, body: Sources, request: Request) -> dict[str, Any]:
+    project = project_of(request)
+    loaded, graph = service.plan(project, pipeline, sources=body.sources)
+    return graph_json(project, loaded, graph)
+
+
+class NewBlock(BaseModel):
+    name: str
+    language: Literal["python", "sql", "r"] = "python"
+
+
+@router.post("/pipelines/{pipeline}/blocks", status_code=status.HTTP_201_CREATED)
+def create_block(pipeline: str, body: NewBlock, request: Request) -> dict[str, Any]:
+    return asdict(editing.create_block(project_of(request), pipeline, body.name, body.language))
+
+
+class Save(BaseModel):
+    source: str
+    base_hash: str | None = None
+
+
+@router.put("/pipelines/{pipeline}/blocks/{block}", response_model=None)
+def save_block(pipeline: str, block: str, body: Save,
+               request: Request) -> dict[str, Any] | JSONResponse:
+    try:
+        saved = editing.save_block(project_of(request), pipeline, block, body.source,
+                                   body.base_hash)
+    except editing.EditConflict as conflict:
+        return JSONResponse({"detail": f"{conflict.current.file} changed on disk",
+                             "current": asdict(conflict.current)},
+                            status_code=status.HTTP_409_CONFLICT)
+    return asdict(saved)
+
+
+class Rename(BaseModel):
+    name: str
+
+
+@router.post("/pipelines/{pipeline}/blocks/{block}/rename")
+def rename_block(pipeline: str, block: str, body: Rename, request: Request) -> dict[str, Any]:
+    return asdict(editing.rename_block(project_of(request), pipeline, block, body.name))
+
+
+@router.delete("/pipelines/{pipeline}/blocks/{block}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_block(pipeline: str, block: str, request: Request) -> Response:
+    editing.delete_block(project_of(request), pipeline, block)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/files")
+def read_file(path: str, request: Request) -> dict[str, str]:
+    try:
+        target = editing.project_file(project_of(request), path)
+    except PermissionError as error:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(error)) from None
+    if not target.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no file {path}")
+    return {"path": path, "text": target.read_text(encoding="utf-8", errors="replace")}
