@@ -343,7 +343,8 @@ def serve(
     found = _project(project)
     url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
     _console().print(f"Cairn serves {found.root} at [bold]{url}[/] (Ctrl-C stops it)")
-    uvicorn.run(create_app(found, token), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(found, token), host=host, port=port, log_level="warning",
+                timeout_graceful_shutdown=3)
 
 
 sql_app = typer.Typer(help="SQL tools.", no_args_is_help=True)

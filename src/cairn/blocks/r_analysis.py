@@ -52,14 +52,14 @@ def _key(source: bytes) -> str:
 
 def _result(path: Path, raw: dict[str, Any]) -> RAnalysis:
     if "error" in raw:
-        message = str(raw["error"]).splitlines()
-        raise CairnError(Problem("syntax-error", "R syntax error: " + " ".join(
-            line.strip() for line in message[1:] or message), file=str(path),
-            line=raw.get("line")))
-    # Names starting with a dot are hidden in R, and private to the block here.
+        raise CairnError(Problem("syntax-error", f"R syntax error: {raw['error']}",
+                                 file=str(path), line=raw.get("line"),
+                                 hint="fix the R syntax at that line"))
+    # Names starting with a dot are hidden in R, and private to the block here; `context`
+    # is the run's, set by run.R, as in Python blocks.
     defines = {k: int(v) for k, v in (raw.get("defines") or {}).items() if not k.startswith(".")}
     references = {k: int(v) for k, v in (raw.get("references") or {}).items()
-                  if not k.startswith(".")}
+                  if not k.startswith(".") and k != "context"}
     return RAnalysis(defines, references)
 
 

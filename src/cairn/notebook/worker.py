@@ -103,7 +103,9 @@ class Notebook:
         running = None
         if self.runner is not None and self.runner.running:
             running = next(iter(self.runner.running))
-        busy = self.job is not None and self.job.is_alive()
+        # The run's own last message is sent from its thread, as it ends.
+        busy = (self.job is not None and self.job.is_alive()
+                and self.job is not threading.current_thread())
         return {"worker": "running" if busy else "idle", "running": running, "blocks": blocks}
 
     # -- running -------------------------------------------------------------------------

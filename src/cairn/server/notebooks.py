@@ -94,8 +94,15 @@ async def stream(websocket: WebSocket, pipeline: str) -> None:
         else:
             await websocket.send_json({"type": "worker", "worker": "dead",
                                        "message": session.dead_message})
+        # Wait for the next event and for the client at once, to notice a close promptly.
+        closed = asyncio.ensure_future(websocket.receive())
         while True:
-            await websocket.send_json(await queue.get())
+            event = asyncio.ensure_future(queue.get())
+            await asyncio.wait({event, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if closed.done():
+                event.cancel()
+                break
+            await websocket.send_json(event.result())
     except (WebSocketDisconnect, WorkerGone):
         pass
     finally:

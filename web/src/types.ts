@@ -1,0 +1,127 @@
+// The shapes of docs/api.md.
+
+export type Language = "python" | "sql" | "r";
+
+export interface Problem {
+  kind: string;
+  message: string;
+  file: string | null;
+  line: number | null;
+  hint: string | null;
+}
+
+export interface Block {
+  name: string;
+  language: Language;
+  file: string;
+  source: string;
+  hash: string;
+}
+
+export interface GraphEdge {
+  from: string;
+  to: string;
+  names: string[];
+}
+
+export interface Graph {
+  blocks: { name: string; language: Language; file: string }[];
+  edges: GraphEdge[];
+  errors: Problem[];
+  layers: string[][];
+}
+
+export interface Pipeline {
+  name: string;
+  blocks: Block[];
+  graph: Graph;
+}
+
+export type WorkerStatus = "idle" | "running" | "dead" | "starting";
+export type BlockStatus = "never" | "queued" | "running" | "success" | "failed" | "upstream_failed";
+
+export interface Column {
+  name: string;
+  type: string;
+}
+
+export interface Page {
+  columns: Column[];
+  rows: unknown[][];
+  offset: number;
+  total: number;
+}
+
+export type Output =
+  | { name: string; kind: "table"; columns: Column[]; rows: number; page: Page }
+  | { name: string; kind: "value"; repr: string };
+
+export interface BlockFailure {
+  message: string;
+  file: string | null;
+  line: number | null;
+  traceback: string;
+}
+
+export type Stream = "stdout" | "stderr" | "log";
+
+export interface LogLine {
+  stream: Stream;
+  line: string;
+}
+
+export interface BlockState {
+  status: BlockStatus;
+  stale: boolean;
+  duration_s: number | null;
+  outputs: Output[];
+  error: BlockFailure | null;
+  logs: LogLine[];
+}
+
+export interface NotebookState {
+  worker: WorkerStatus;
+  running: string | null;
+  blocks: Record<string, BlockState>;
+  message?: string | null;
+}
+
+export type NotebookEvent =
+  | { type: "state"; state: NotebookState }
+  | { type: "started"; block: string; attempt: number }
+  | { type: "output"; block: string; stream: Stream; line: string }
+  | { type: "finished"; block: string; state: BlockState }
+  | { type: "worker"; worker: WorkerStatus; message: string | null };
+
+export interface Run {
+  id: string;
+  pipeline: string;
+  status: string;
+  started_at: string | null;
+  ended_at: string | null;
+  duration_s: number | null;
+  error: string | null;
+}
+
+export interface BlockRun {
+  block: string;
+  attempt: number;
+  status: string;
+  started_at: string | null;
+  ended_at: string | null;
+  duration_s: number | null;
+  rows_out: number | null;
+  output_bytes: number | null;
+  peak_memory_bytes: number | null;
+  error: string | null;
+}
+
+export interface RunDetail extends Run {
+  blocks: BlockRun[];
+}
+
+export interface ProjectInfo {
+  name: string;
+  root: string;
+  pipelines: { name: string; blocks: number; last_run: Run | null }[];
+}
