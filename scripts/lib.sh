@@ -24,3 +24,7 @@ ensure_r() {  # R blocks need Rscript with jsonlite
     apt_install r-base-core r-cran-data.table r-cran-jsonlite
   fi
 }
+
+ensure_chromium() {  # browser tests drive Debian's Chromium; no browser is downloaded
+  command -v chromium >/dev/null || apt_install chromium
+}

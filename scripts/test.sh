@@ -8,6 +8,7 @@ source scripts/lib.sh
 
 ensure_venv ".[test]"
 ensure_r
+ensure_chromium
 
 # Database tests need PostgreSQL (127.0.0.1:5432) and MariaDB (127.0.0.1:3306): start them
 # when installed but stopped, install them when missing; without them only their tests skip.

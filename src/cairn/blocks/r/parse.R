@@ -53,7 +53,7 @@ analyse_data <- function(data) {
   target <- ifelse(right, last[node], first[node])
   value <- ifelse(right, first[node], last[node])
   symbol <- first[target]
-  simple <- tabulate(up, n)[target] == 1 & data$token[symbol] == "SYMBOL"  # not x$a <- 1
+  simple <- tabulate(up, n)[target] %in% 1 & data$token[symbol] %in% "SYMBOL"  # not x$a <- 1
   loops <- which(data$token == "SYMBOL" & data$token[up] %in% "forcond")
   bound <- data.frame(
     row = c(symbol[simple], loops),
