@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.sync.client import connect
 
 from cairn.ids import BlockName
 from cairn.project.config import Project, find_project
@@ -65,3 +72,42 @@ class CLI:
     """`cli.run(...)` in tests: the `cairn` helper as a fixture."""
 
     run = staticmethod(cairn)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    def __init__(self, root: Path, token: str | None = None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.token = token
+        command = [sys.executable, "-m", "cairn", "serve", "--port", str(self.port),
+                   "--project", str(root)]
+        env = {**os.environ, **({"CAIRN_TOKEN": token} if token else {})}
+        self.log = open(root.parent / "server.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(command, env=env, stdout=self.log,
+                                        stderr=subprocess.STDOUT)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.base, headers=headers, timeout=30)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(self.base + "/openapi.json", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+
+    def events(self, pipeline: str) -> Any:
+        suffix = f"?token={self.token}" if self.token else ""
+        return connect(f"ws://127.0.0.1:{self.port}/api/notebooks/{pipeline}/ws{suffix}")
+
+    def stop(self) -> None:
+        self.http.close()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.log.close()
