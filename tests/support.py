@@ -82,6 +82,7 @@ def free_port() -> int:
 
 class Server:
     def __init__(self, root: Path, token: str | None = None) -> None:
+        self.root = root
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.token = token
