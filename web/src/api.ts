@@ -106,11 +106,12 @@ const e = encodeURIComponent;
 
 export function errorText(error: unknown): string {
   if (error instanceof ApiError) {
-    const problems = error.problems
-      .map((p) => `${p.message}${p.hint ? ` (${p.hint})` : ""}`)
-      .filter((m) => m && m !== error.message);
+    if (error.problems.length) {
+      // the detail repeats the problems; they say it with their hints
+      return error.problems.map((p) => `${p.message}${p.hint ? ` (${p.hint})` : ""}`).join("\n");
+    }
     const unauthorized = error.status === 401 ? " — open the page with ?token=…" : "";
-    return [error.message + unauthorized, ...problems].join("\n");
+    return error.message + unauthorized;
   }
   return error instanceof Error ? error.message : String(error);
 }

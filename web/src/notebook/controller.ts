@@ -103,7 +103,8 @@ export class NotebookController {
   readonly notice = new Signal<Notice | null>(null);
   readonly autoRun = new Signal<boolean>(false);
   readonly pipelineRun = new Signal<PipelineRunInfo | null>(null);
-  readonly connected = new Signal<boolean>(false);
+  /** The worker's WebSocket: null while it first connects, false while it reconnects. */
+  readonly connected = new Signal<boolean | null>(null);
   readonly analyzeError = new Signal<string | null>(null);
 
   private readonly drafts = new Map<string, string>();
@@ -126,6 +127,7 @@ export class NotebookController {
   private mutationEpoch = 0; // bumped when one ends: a poll begun before is outdated
   private analyzeTimer: ReturnType<typeof setTimeout> | undefined;
   private analyzeSeq = 0;
+  private readonly saveChain = new Map<string, Promise<boolean>>();
   private readonly autoCandidates = new Set<string>();
   private autoReady: string[] = [];
   private disposed = false;
@@ -314,10 +316,22 @@ export class NotebookController {
     }
   }
 
-  /** PUT the editor's text; `baseHash` overrides the hash it is based on (Overwrite). */
-  async save(name: string, baseHash?: string): Promise<boolean> {
+  /** PUT the editor's text; `baseHash` overrides the hash it is based on (Overwrite).
+   * Saves of one block run one after the other, each based on the one before. */
+  save(name: string, baseHash?: string): Promise<boolean> {
+    const previous = this.saveChain.get(name) ?? Promise.resolve(true);
+    const next = previous.then(() => this.saveNow(name, baseHash));
+    this.saveChain.set(name, next);
+    void next.finally(() => {
+      if (this.saveChain.get(name) === next) this.saveChain.delete(name);
+    });
+    return next;
+  }
+
+  private async saveNow(name: string, baseHash?: string): Promise<boolean> {
     const file = this.files.get(name);
     if (!file) return false;
+    if (!file.dirty && !file.conflict && baseHash === undefined) return true; // nothing to save
     const text = this.textOf(name);
     this.files.set(name, { ...file, saving: true, message: null });
     return this.mutate(async () => {
@@ -518,7 +532,7 @@ export class NotebookController {
       this.scheduleFlush();
     };
     socket.onclose = (event: CloseEvent) => {
-      this.connected.set(false);
+      if (this.connected.get() !== null || this.retries > 0) this.connected.set(false);
       if (this.disposed || this.socket !== socket) return;
       if (event.code === 4401) {
         this.notice.set({ kind: "error", text: "the server wants a token: open the page with ?token=…" });

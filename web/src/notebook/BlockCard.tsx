@@ -1,0 +1,201 @@
+import { memo, useState } from "react";
+import { useKey } from "../store";
+import type { BlockFailure } from "../types";
+import { useNotebook } from "./context";
+import { Editor } from "./Editor";
+import { ErrorView, Logs, Outputs } from "./Outputs";
+
+const LANGUAGE_LABEL = { python: "Python", sql: "SQL", r: "R" } as const;
+
+function basename(path: string): string {
+  return path.split(/[\\/]/).pop() ?? path;
+}
+
+/** Whether a failure's line is a line of this block's file. */
+function inBlockFile(error: BlockFailure, blockFile: string): boolean {
+  if (!error.file) return true;
+  return error.file === blockFile || error.file.endsWith(`/${blockFile}`) || basename(error.file) === basename(blockFile);
+}
+
+function duration(seconds: number | null): string {
+  if (seconds === null) return "";
+  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
+  if (seconds < 60) return `${seconds.toFixed(2)} s`;
+  return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+}
+
+/** One block: its header and actions, editor, logs and result. Subscribes to its own file,
+ * run state and problems only. */
+export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
+  const { ctl } = useNotebook();
+  const file = useKey(ctl.files, name);
+  const state = useKey(ctl.states, name);
+  const problems = useKey(ctl.problems, name);
+  const [mode, setMode] = useState<"none" | "rename" | "delete">("none");
+  const [newName, setNewName] = useState(name);
+
+  if (!file) return null;
+  const { block } = file;
+  const status = state?.status ?? "never";
+  const showStale = !!state?.stale && !["never", "queued", "running"].includes(status);
+  const error = state?.error ?? null;
+  const errorLine = error && error.line !== null && inBlockFile(error, block.file) ? error.line : null;
+  const problemLines = (problems ?? [])
+    .map((p) => p.line)
+    .filter((l): l is number => typeof l === "number")
+    .join(",");
+
+  const submitRename = async () => {
+    const target = newName.trim();
+    if (!target || target === name) {
+      setMode("none");
+      return;
+    }
+    if (await ctl.rename(name, target)) setMode("none");
+  };
+
+  return (
+    <section
+      className={`card status-${status}${file.dirty ? " dirty" : ""}`}
+      id={`card-${name}`}
+      data-testid={`block-card-${name}`}
+      onKeyDown={(e) => {
+        // the editor handles its own Ctrl/Cmd+S (and prevents the default)
+        if (!e.defaultPrevented && (e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") {
+          e.preventDefault();
+          void ctl.save(name);
+        }
+      }}
+    >
+      <header className="card-head">
+        <span className="block-name" title={block.file}>
+          {name}
+        </span>
+        <span className={`badge lang lang-${block.language}`} data-testid={`language-${name}`}>
+          {LANGUAGE_LABEL[block.language] ?? block.language}
+        </span>
+        <span className={`badge status status-${status}`} data-testid={`status-${name}`}>
+          {status}
+        </span>
+        {showStale && (
+          <span className="badge stale" data-testid={`stale-${name}`} title="changed, or upstream ran again, since it last ran">
+            stale
+          </span>
+        )}
+        {file.dirty && (
+          <span className="badge dirty" data-testid={`dirty-${name}`}>
+            unsaved
+          </span>
+        )}
+        {state?.duration_s != null && status !== "running" && (
+          <span className="muted" data-testid={`duration-${name}`}>
+            {duration(state.duration_s)}
+          </span>
+        )}
+        <span className="card-actions">
+          <button data-testid={`run-${name}`} onClick={() => void ctl.run(name, "block")} title="Run this block (Shift+Enter)">
+            Run
+          </button>
+          <button data-testid={`run-downstream-${name}`} onClick={() => void ctl.run(name, "downstream")}>
+            Run downstream
+          </button>
+          <button data-testid={`save-${name}`} disabled={file.saving} onClick={() => void ctl.save(name)} title="Save (Ctrl/Cmd+S)">
+            {file.saving ? "Saving…" : "Save"}
+          </button>
+          <button
+            data-testid={`rename-${name}`}
+            onClick={() => {
+              setNewName(name);
+              setMode(mode === "rename" ? "none" : "rename");
+            }}
+          >
+            Rename
+          </button>
+          <button data-testid={`delete-${name}`} className="danger" onClick={() => setMode(mode === "delete" ? "none" : "delete")}>
+            Delete
+          </button>
+        </span>
+      </header>
+
+      {mode === "rename" && (
+        <form
+          className="inline-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void submitRename();
+          }}
+        >
+          <label>
+            New name{" "}
+            <input
+              autoFocus
+              data-testid={`rename-input-${name}`}
+              value={newName}
+              onChange={(e) => setNewName(e.target.value)}
+              onKeyDown={(e) => e.key === "Escape" && setMode("none")}
+            />
+          </label>
+          <button type="submit" data-testid={`rename-submit-${name}`}>
+            Rename
+          </button>
+          <button type="button" onClick={() => setMode("none")}>
+            Cancel
+          </button>
+        </form>
+      )}
+      {mode === "delete" && (
+        <div className="inline-form">
+          Delete {block.file}?{" "}
+          <button
+            className="danger"
+            data-testid={`delete-confirm-${name}`}
+            onClick={() => void ctl.remove(name).then((ok) => ok || setMode("none"))}
+          >
+            Delete the file
+          </button>
+          <button onClick={() => setMode("none")}>Cancel</button>
+        </div>
+      )}
+      {file.conflict && (
+        <div className="conflict" data-testid={`conflict-${name}`}>
+          {block.file} changed on disk while you were editing it.
+          <button data-testid={`reload-${name}`} onClick={() => void ctl.reload(name)}>
+            Reload from disk
+          </button>
+          <button data-testid={`overwrite-${name}`} className="danger" onClick={() => void ctl.overwrite(name)}>
+            Overwrite
+          </button>
+        </div>
+      )}
+      {file.message && (
+        <div className="card-message error-text" data-testid={`message-${name}`}>
+          {file.message}
+        </div>
+      )}
+      {problems && problems.length > 0 && (
+        <ul className="problems" data-testid={`problems-${name}`}>
+          {problems.map((p, i) => (
+            <li key={i}>
+              {p.line !== null && <span className="muted">line {p.line}: </span>}
+              {p.message}
+              {p.hint && <span className="muted"> — {p.hint}</span>}
+            </li>
+          ))}
+        </ul>
+      )}
+
+      <Editor
+        key={block.language}
+        name={name}
+        language={block.language}
+        source={block.source}
+        errorLine={errorLine}
+        problemLines={problemLines}
+      />
+
+      {state && state.logs.length > 0 && <Logs block={name} logs={state.logs} />}
+      {error && <ErrorView block={name} error={error} />}
+      {state && state.outputs.length > 0 && <Outputs pipeline={ctl.pipeline} block={name} outputs={state.outputs} />}
+    </section>
+  );
+});

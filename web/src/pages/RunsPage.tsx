@@ -1,0 +1,240 @@
+import { Fragment, useCallback, useEffect, useState } from "react";
+import { api, errorText } from "../api";
+import type { BlockRun, Run, RunDetail } from "../types";
+import { formatBytes, formatDuration, formatTime, StatusBadge } from "./common";
+
+const ACTIVE = new Set(["running", "queued", "pending", "starting"]);
+
+/** Call `work` now and every `ms` while the page is visible and `active` holds. */
+function usePolling(work: () => Promise<boolean>, ms: number, deps: unknown[]) {
+  useEffect(() => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const tick = async () => {
+      const again = await work();
+      if (!stopped && again) timer = setTimeout(() => void tick(), ms);
+    };
+    void tick();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, deps);
+}
+
+export function RunsPage({ runId, pipeline }: { runId: string | null; pipeline: string | null }) {
+  const [runs, setRuns] = useState<Run[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [pipelines, setPipelines] = useState<string[]>([]);
+
+  useEffect(() => {
+    api
+      .project()
+      .then((p) => setPipelines(p.pipelines.map((x) => x.name)))
+      .catch(() => setPipelines([]));
+  }, []);
+
+  usePolling(
+    async () => {
+      try {
+        if (document.visibilityState === "visible") {
+          setRuns(await api.runs(pipeline, 50));
+          setError(null);
+        }
+      } catch (e) {
+        setError(errorText(e));
+      }
+      return true;
+    },
+    3000,
+    [pipeline],
+  );
+
+  const filter = (value: string) => {
+    window.location.hash = value ? `#/runs?pipeline=${encodeURIComponent(value)}` : "#/runs";
+  };
+  const open = (id: string) => {
+    const query = pipeline ? `?pipeline=${encodeURIComponent(pipeline)}` : "";
+    window.location.hash = `#/runs/${encodeURIComponent(id)}${query}`;
+  };
+
+  return (
+    <div className="page runs-page">
+      <div className="toolbar">
+        <h2>Runs</h2>
+        <label>
+          pipeline{" "}
+          <select data-testid="runs-pipeline" value={pipeline ?? ""} onChange={(e) => filter(e.target.value)}>
+            <option value="">all</option>
+            {pipelines.map((p) => (
+              <option key={p} value={p}>
+                {p}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      {error && <div className="banner banner-error pre-line">{error}</div>}
+      <div className="runs-layout">
+        <div className="runs-list">
+          {runs === null ? (
+            <div className="muted">loading…</div>
+          ) : (
+            <table className="list clickable" data-testid="runs-table">
+              <thead>
+                <tr>
+                  <th>Run</th>
+                  <th>Pipeline</th>
+                  <th>Status</th>
+                  <th>Started</th>
+                  <th>Duration</th>
+                </tr>
+              </thead>
+              <tbody>
+                {runs.map((run) => (
+                  <tr
+                    key={run.id}
+                    data-testid={`run-row-${run.id}`}
+                    className={run.id === runId ? "selected" : undefined}
+                    onClick={() => open(run.id)}
+                    title={run.error ?? undefined}
+                  >
+                    <td className="mono">{run.id}</td>
+                    <td>{run.pipeline}</td>
+                    <td>
+                      <StatusBadge status={run.status} />
+                    </td>
+                    <td>{formatTime(run.started_at)}</td>
+                    <td>{formatDuration(run.duration_s)}</td>
+                  </tr>
+                ))}
+                {runs.length === 0 && (
+                  <tr>
+                    <td colSpan={5} className="muted">
+                      No runs yet.
+                    </td>
+                  </tr>
+                )}
+              </tbody>
+            </table>
+          )}
+        </div>
+        {runId && <RunDetailView key={runId} id={runId} />}
+      </div>
+    </div>
+  );
+}
+
+function RunDetailView({ id }: { id: string }) {
+  const [run, setRun] = useState<RunDetail | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  usePolling(
+    async () => {
+      try {
+        const detail = await api.runDetail(id);
+        setRun(detail);
+        setError(null);
+        return ACTIVE.has(detail.status);
+      } catch (e) {
+        setError(errorText(e));
+        return false;
+      }
+    },
+    1000,
+    [id],
+  );
+  if (error) return <div className="run-detail banner banner-error pre-line">{error}</div>;
+  if (!run) return <div className="run-detail muted">loading…</div>;
+  const seen = new Set<string>();
+  return (
+    <div className="run-detail" data-testid="run-detail">
+      <h3>
+        Run <span className="mono">{run.id}</span> <StatusBadge status={run.status} testId="run-detail-status" />
+      </h3>
+      <div className="muted">
+        {run.pipeline} · started {formatTime(run.started_at)}
+        {run.ended_at ? ` · ended ${formatTime(run.ended_at)}` : ""}
+        {run.duration_s !== null ? ` · ${formatDuration(run.duration_s)}` : ""} ·{" "}
+        <a href={`#/p/${encodeURIComponent(run.pipeline)}`}>notebook</a>
+      </div>
+      {run.error && <pre className="error-box">{run.error}</pre>}
+      <table className="list" data-testid="run-blocks-table">
+        <thead>
+          <tr>
+            <th>Block</th>
+            <th>Attempt</th>
+            <th>Status</th>
+            <th>Duration</th>
+            <th>Rows</th>
+            <th>Output</th>
+            <th>Peak memory</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {run.blocks.map((b) => {
+            const first = !seen.has(b.block);
+            seen.add(b.block);
+            return <BlockRunRow key={`${b.block}/${b.attempt}`} runId={run.id} block={b} suffix={first ? "" : `-${b.attempt}`} />;
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function BlockRunRow({ runId, block, suffix }: { runId: string; block: BlockRun; suffix: string }) {
+  const [logs, setLogs] = useState<string | null>(null);
+  const [open, setOpen] = useState(false);
+  const id = `${block.block}${suffix}`;
+  const toggle = useCallback(async () => {
+    if (open) {
+      setOpen(false);
+      return;
+    }
+    setOpen(true);
+    try {
+      setLogs((await api.runLogs(runId, block.block)).text);
+    } catch (e) {
+      setLogs(errorText(e));
+    }
+  }, [open, runId, block.block]);
+  return (
+    <Fragment>
+      <tr data-testid={`run-block-${id}`}>
+        <td>{block.block}</td>
+        <td>{block.attempt}</td>
+        <td>
+          <StatusBadge status={block.status} testId={`run-block-status-${id}`} />
+        </td>
+        <td>{formatDuration(block.duration_s)}</td>
+        <td data-testid={`run-block-rows-${id}`}>{block.rows_out ?? ""}</td>
+        <td>{formatBytes(block.output_bytes)}</td>
+        <td>{formatBytes(block.peak_memory_bytes)}</td>
+        <td>
+          <button data-testid={`run-logs-${id}`} onClick={() => void toggle()}>
+            {open ? "Hide logs" : "Logs"}
+          </button>
+        </td>
+      </tr>
+      {block.error && (
+        <tr className="sub-row">
+          <td colSpan={8}>
+            <pre className="error-box" data-testid={`run-block-error-${id}`}>
+              {block.error}
+            </pre>
+          </td>
+        </tr>
+      )}
+      {open && (
+        <tr className="sub-row">
+          <td colSpan={8}>
+            <pre className="log-box" data-testid={`run-log-${id}`}>
+              {logs === null ? "loading…" : logs || "(no output)"}
+            </pre>
+          </td>
+        </tr>
+      )}
+    </Fragment>
+  );
+}
