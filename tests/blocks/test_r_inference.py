@@ -144,9 +144,9 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     folder = tmp_path_factory.mktemp("r-cases")
     paths = {}
     for case in CASES:
-        assert case.id is not None
-        paths[case.id] = folder / f"{case.id}.R"
-        paths[case.id].write_text(textwrap.dedent(case.values[0]).lstrip("\n"))
+        name, code = str(case.id), str(case.values[0])
+        paths[name] = folder / f"{name}.R"
+        paths[name].write_text(textwrap.dedent(code).lstrip("\n"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(folder / "cache"))
         results = analyze_r(list(paths.values()))

@@ -217,6 +217,10 @@ def test_a_crashed_worker_is_reported_and_restarted(server: Server,
 
 
 def test_run_pipeline_is_recorded_like_cairn_run(server: Server) -> None:
+    with server.events("p") as events:  # a notebook that used the warehouse is open
+        events.recv(timeout=60)
+        server.http.post("/api/notebooks/p/run", json={"block": None, "mode": "all"})
+        wait_for(events, lambda e: e["type"] == "state" and e["state"]["worker"] == "idle")
     run_id = server.http.post("/api/pipelines/p/runs", json={}).json()["run_id"]
     deadline = time.monotonic() + 60
     while True:

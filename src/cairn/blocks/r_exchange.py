@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 R_NA_INTEGER = np.iinfo(np.int32).min
+_TICKS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 _INT32 = (np.iinfo(np.int32).min + 1, np.iinfo(np.int32).max)
 
 
@@ -71,9 +72,11 @@ def write_table(table: pa.Table, folder: Path, prefix: str) -> dict[str, Any]:
         elif pa.types.is_date(kind):
             entry["type"], payload = "Date", _int32_bytes(column.cast(pa.date32()))
         elif pa.types.is_timestamp(kind):
-            micros = column.cast(pa.timestamp("us", tz=kind.tz)).cast(pa.int64())
+            # From the stored unit: a cast to microseconds refuses nanoseconds it would drop,
+            # and R's double seconds cannot hold them anyway.
+            ticks = column.cast(pa.int64()).cast(pa.float64(), safe=False)
             entry["type"], entry["tz"] = "POSIXct", kind.tz or "UTC"
-            payload = _double_bytes(pc.divide(micros.cast(pa.float64()), 1e6))
+            payload = _double_bytes(pc.divide(ticks, float(_TICKS_PER_SECOND[kind.unit])))
         else:
             entry["type"], entry["valid"] = "character", f"{prefix}.{index}.valid"
             payload, valid = _string_bytes(column)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import codecs
 import json
+import os
 import selectors
 import subprocess
 import sys
@@ -19,6 +22,15 @@ from cairn.runtime.context import RunContext
 from cairn.runtime.values import table_kind
 
 _RUNNER = Path(__file__).parent / "r" / "run.R"
+_LIVE: set[subprocess.Popen[bytes]] = set()  # R processes running now
+
+
+@atexit.register
+def _kill_live() -> None:
+    """Kill R processes still running as Python exits: a block past its timeout may not
+    have been stopped yet, and its thread dies with the interpreter."""
+    for process in list(_LIVE):
+        process.kill()
 
 
 def _as_arrow(value: Any) -> Any:
@@ -38,18 +50,26 @@ def _describe_inputs(inputs: Mapping[str, Any], folder: Path) -> dict[str, Any]:
 
 
 def _stream(process: subprocess.Popen[bytes]) -> None:
-    """Copy the process's stdout and stderr, line by line, to this block's logs."""
+    """Copy the process's stdout and stderr, as it comes, to this block's logs (which make
+    lines of it)."""
     assert process.stdout is not None and process.stderr is not None
-    targets: dict[IO[bytes], Any] = {process.stdout: sys.stdout, process.stderr: sys.stderr}
+    targets: dict[IO[bytes], tuple[Any, codecs.IncrementalDecoder]] = {
+        pipe: (target, codecs.getincrementaldecoder("utf-8")("replace"))
+        for pipe, target in ((process.stdout, sys.stdout), (process.stderr, sys.stderr))}
     with selectors.DefaultSelector() as selector:
         for stream in targets:
             selector.register(stream, selectors.EVENT_READ)
         while selector.get_map():
-            for key, _ in selector.select():
+            # Wake up now and then: the runner stops a block (timeout, Ctrl-C) by raising an
+            # exception in its thread, which lands between Python instructions, never inside
+            # a select() that waits for a silent R. For the same reason a read takes what the
+            # pipe holds and never waits for the end of a line.
+            for key, _ in selector.select(timeout=0.1):
                 pipe: IO[bytes] = key.fileobj  # type: ignore[assignment]
-                line = pipe.readline()
-                if line:
-                    targets[pipe].write(line.decode("utf-8", "replace"))
+                target, decoder = targets[pipe]
+                chunk = os.read(pipe.fileno(), 1 << 16)
+                if chunk:
+                    target.write(decoder.decode(chunk))
                 else:
                     selector.unregister(pipe)
 
@@ -87,15 +107,16 @@ def run_r(spec: BlockSpec, inputs: Mapping[str, Any], context: RunContext) -> di
                         "variables": context.variables},
         }
         (folder / "spec.json").write_text(json.dumps(document, default=str))
-        process = subprocess.Popen([program, "--vanilla", str(_RUNNER), work],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            _stream(process)
+        with subprocess.Popen([program, "--vanilla", str(_RUNNER), work],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+            _LIVE.add(process)
+            try:
+                _stream(process)
+            finally:
+                if process.poll() is None:  # interrupted (timeout): do not leave R running
+                    process.kill()
+                _LIVE.discard(process)
             status = process.wait()
-        finally:
-            if process.poll() is None:  # interrupted (timeout): do not leave R running
-                process.kill()
-                process.wait()
         error_file = folder / "error.json"
         if error_file.exists():
             reported = json.loads(error_file.read_text())

@@ -140,6 +140,8 @@ class Notebook:
                   active_connections(self.databases, self.project.settings.default_connection)):
                 runner.run(NOTEBOOK_RUN, selected, pipeline.variables,
                            service.utc_now(), set())
+            # DuckDB lets one process hold a database file: let `cairn run` have it.
+            self.databases.close()
             for name in selected:
                 if self.state[name]["status"] == "success":
                     inputs = {str(u): self.version.get(u) for u in graph.upstream[name]}
@@ -166,7 +168,11 @@ class Notebook:
         outputs = self.runner.values.get(BlockName(block)) if self.runner else None
         if not isinstance(outputs, dict) or name not in outputs:
             raise KeyError(f"block {block} has no output {name!r} in this notebook")
-        return page(outputs[name], self.databases, offset, limit)
+        try:
+            return page(outputs[name], self.databases, offset, limit)
+        finally:
+            if self.job is None or not self.job.is_alive():
+                self.databases.close()
 
     # -- the Runner's observer -----------------------------------------------------------
     def block_started(self, block: BlockName, attempt: int) -> None:

@@ -2,6 +2,12 @@
 # the names each block defines at top level and the symbols it reads.
 # Usage: Rscript parse.R FILE...
 suppressPackageStartupMessages(library(jsonlite))
+# Block files and data are UTF-8; under LC_ALL=C, R would mangle every non-ASCII character.
+if (!l10n_info()[["UTF-8"]]) {
+  for (locale in c("C.UTF-8", "en_US.UTF-8")) {
+    if (nzchar(suppressWarnings(Sys.setlocale("LC_CTYPE", locale)))) break
+  }
+}
 
 ASSIGN <- c("LEFT_ASSIGN", "EQ_ASSIGN", "RIGHT_ASSIGN")
 FUNCTION <- c("FUNCTION", "'\\\\'")  # function(x) and \(x)
