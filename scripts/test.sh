@@ -31,6 +31,6 @@ if ! (echo > /dev/tcp/127.0.0.1/3306) 2>/dev/null; then
   wait_for "echo > /dev/tcp/127.0.0.1/3306" MariaDB
 fi
 
-.venv/bin/ruff check src tests bench
+.venv/bin/ruff check src tests bench scripts
 .venv/bin/mypy
 .venv/bin/pytest "$@"
