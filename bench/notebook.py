@@ -117,7 +117,8 @@ def measure(work: Path, repeat: int, blocks: int = 200) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    import json
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
-        print(measure(Path(folder), repeat=int(sys.argv[1]) if len(sys.argv) > 1 else 15))
+        print(json.dumps(measure(Path(folder), repeat=int(sys.argv[1]))))

@@ -1,7 +1,7 @@
 """Cairn benchmarks: whole `cairn` processes on generated projects, plus in-process planning
 and PostgreSQL loading.
 
-Usage: python bench/run.py [--repeat N] [--only w1|w2|w3|plan|help|pushdown|load] [--keep]
+Usage: python bench/run.py [--repeat N] [--only w1|w2|w3|plan|help|pushdown|load|r|notebook] [--keep]
                            [--postgres URL]
 Prints figures and a table; never judges timings by failing.
 """
@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pg_admin
 import projects
+import r_exchange
 from measure import MIB, BenchError, Series, run_once, run_series
 
-WORKLOADS = ("w1", "w2", "w3", "plan", "help", "pushdown", "load")
+WORKLOADS = ("w1", "w2", "w3", "plan", "help", "pushdown", "load", "r", "notebook")
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 LOAD_TARGET = 5.0  # Cairn's bulk load at least this many times faster than to_sql
 # Whole-process figures from other tools on this kind of machine (median).
@@ -269,6 +270,63 @@ def bench_load(work: Path, repeat: int, url: str, rows: int) -> list[Row]:
     ]
 
 
+# -- R -----------------------------------------------------------------------------------
+def bench_r(work: Path, repeat: int, rows: int) -> list[Row]:
+    project = r_exchange.project(work / "r", rows)
+    whole = cairn_run(project, r_exchange.PIPELINE, repeat)  # `check` asserts the copy
+    report("cairn run r (make -> copy.R -> check)", whole)
+    blocks = r_exchange.durations(project)
+    print("  block durations (history): " + ", ".join(
+        f"{name} {seconds(value)}" for name, value in blocks.items()), flush=True)
+    script = Path(__file__).with_name("r_exchange.py")
+    found = json.loads(run_once([sys.executable, str(script), str(rows), str(repeat)]).stdout)
+    cairn = [found["cairn_write_s"], found["cairn_r_s"], found["cairn_read_s"]]
+    csv = [found["to_csv_s"], found["csv_r_s"], found["read_csv_s"]]
+    print(f"  in-process: Cairn {seconds(sum(cairn))}, CSV {seconds(sum(csv))}; DataFrame "
+          f"{mib(found['frame_bytes'])}, columns {found['columns']}; read_csv gives "
+          f"{found['csv_types_back']}", flush=True)
+    return [
+        Row(f"r: `cairn run r` process ({rows:,} rows x 5, make -> copy.R -> check)",
+            seconds(whole.wall_s)),
+        Row("  copy.R block duration (run history: block_runs.duration_s)",
+            seconds(blocks["copy"])),
+        Row("  make / check block durations", f"{seconds(blocks['make'])} / "
+            f"{seconds(blocks['check'])}"),
+        Row("  peak RSS", mib(whole.peak_rss_bytes)),
+        Row("r in-process round trip, Cairn exchange", seconds(sum(cairn))),
+        Row("  as_arrow + write_table (column files "
+            f"{mib(found['exchange_bytes'])})", seconds(cairn[0])),
+        Row("  Rscript run.R: start, read, `copy <- frame`, write", seconds(cairn[1])),
+        Row("  read back into pandas", seconds(cairn[2])),
+        Row("r in-process round trip, CSV", seconds(sum(csv))),
+        Row(f"  DataFrame.to_csv ({mib(found['csv_bytes'])})", seconds(csv[0])),
+        Row(f"  Rscript fread + fwrite (inside R: {seconds(found['fread_s'])} + "
+            f"{seconds(found['fwrite_s'])}, {found['fread_threads']} thread)", seconds(csv[1])),
+        Row("  pandas.read_csv", seconds(csv[2])),
+        Row("r ratio CSV / Cairn", f"{sum(csv) / sum(cairn):.1f}x"),
+        Row("  per step: write, R, read",
+            ", ".join(f"{c / k:.1f}x" for c, k in zip(csv, cairn, strict=True))),
+        Row("  floor: `Rscript --vanilla -e 'invisible(0)'`", seconds(found["r_floor_s"])),
+        Row("  CSV trip: doubles changed (fwrite writes 15 digits)",
+            f"{found['csv_doubles_changed']:,}"),
+    ]
+
+
+# -- the notebook in a browser ---------------------------------------------------------------
+def bench_notebook(repeat: int) -> list[Row]:
+    if not Path("/usr/bin/chromium").exists():
+        return [Row("notebook", "skipped: /usr/bin/chromium is not installed")]
+    # Playwright runs in a child, so that the driver stays small (see the RSS floor).
+    script = Path(__file__).with_name("notebook.py")
+    found = json.loads(run_once([sys.executable, str(script), str(max(repeat, 10))]).stdout)
+    return [
+        Row("notebook: click on Run -> output painted, trivial block (median)",
+            f"{found['click_ms']:.0f} ms", "< 150 ms", check(found["click_ms"], 150)),
+        Row("notebook: load a 200-block pipeline until every block shows (median)",
+            f"{found['load_ms']:.0f} ms", "< 2000 ms", check(found["load_ms"], 2000)),
+    ]
+
+
 # -- output --------------------------------------------------------------------------------
 def machine() -> str:
     """What the figures were measured on."""
@@ -307,6 +365,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="rows of the pushdown table")
     parser.add_argument("--load-rows", type=int, default=projects.LOAD_ROWS,
                         help="rows of the load DataFrame")
+    parser.add_argument("--r-rows", type=int, default=r_exchange.ROWS,
+                        help="rows of the table sent to R and back")
     parser.add_argument("--keep", action="store_true",
                         help="keep the generated projects (PostgreSQL schemas are dropped)")
     return parser.parse_args(argv)
@@ -325,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         "pushdown": lambda: bench_pushdown(work, args.repeat, args.postgres,
                                            args.pushdown_rows),
         "load": lambda: bench_load(work, args.repeat, args.postgres, args.load_rows),
+        "r": lambda: bench_r(work, args.repeat, args.r_rows),
+        "notebook": lambda: bench_notebook(args.repeat),
     }
     print(f"cairn benchmarks: {args.repeat} repeats after 1 warm-up, projects in {work}")
     print(machine())
