@@ -1,7 +1,8 @@
 """Cairn benchmarks: whole `cairn` processes on generated projects, plus in-process planning
 and PostgreSQL loading.
 
-Usage: python bench/run.py [--repeat N] [--only w1|w2|w3|plan|help|pushdown|load|r|notebook] [--keep]
+Usage: python bench/run.py [--repeat N] [--only w1|w2|w3|plan|help|pushdown|load|r|notebook]
+                           [--keep]
                            [--postgres URL]
 Prints figures and a table; never judges timings by failing.
 """
