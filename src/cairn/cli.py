@@ -347,6 +347,59 @@ def serve(
                 timeout_graceful_shutdown=3)
 
 
+@app.command()
+def scheduler(
+    max_runs: Annotated[int, typer.Option(help="Runs this scheduler keeps going at once.")] = 4,
+    tick: Annotated[float, typer.Option(help="Seconds between checks for due triggers.")] = 0.5,
+    project: ProjectOption = None,
+) -> None:
+    """Run the pipelines' triggers: start each scheduled run once, in its own process.
+
+    Several schedulers may share one PostgreSQL metadata database; each (trigger, time)
+    still runs once. Stop with Ctrl-C; runs already started go on."""
+    import signal
+    import threading
+
+    from cairn.schedule.scheduler import Scheduler
+
+    found = _project(project)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    _console().print(f"Cairn scheduler for {found.root} (Ctrl-C stops it)")
+    try:
+        Scheduler(found, max_runs=max_runs, tick_seconds=tick).run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@app.command()
+def triggers(
+    pipeline: Annotated[str | None, typer.Argument(help="Only this pipeline's triggers.")] = None,
+    pause: Annotated[str | None, typer.Option(help="Pause this trigger (of PIPELINE).",
+                                              show_default=False)] = None,
+    resume: Annotated[str | None, typer.Option(help="Resume this trigger (of PIPELINE).",
+                                               show_default=False)] = None,
+    project: ProjectOption = None,
+) -> None:
+    """List triggers with their next fire times; pause or resume one."""
+    from rich.table import Table
+
+    from cairn.schedule.listing import list_triggers, set_paused
+
+    found = _project(project)
+    for name, paused in ((pause, True), (resume, False)):
+        if name is not None:
+            set_paused(found, pipeline, name, paused)
+    table = Table(title="Triggers", title_justify="left")
+    for column in ("pipeline", "trigger", "when", "catch-up", "state", "next (UTC)"):
+        table.add_column(column, no_wrap=True)
+    for row in list_triggers(found, pipeline):
+        table.add_row(row.pipeline, row.trigger, row.when, row.catch_up,
+                      "paused" if row.paused else "active",
+                      row.next_fire.strftime("%Y-%m-%d %H:%M:%S") if row.next_fire else "")
+    _console().print(table if table.row_count else "no triggers")
+
+
 sql_app = typer.Typer(help="SQL tools.", no_args_is_help=True)
 app.add_typer(sql_app, name="sql")
 

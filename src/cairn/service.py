@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -140,13 +141,18 @@ def run_pipeline(
             done, attempts_before = set(), {}
             run_id = RunId(run_id) if run_id else new_run_id()
             execution_date = utc_now()
-            metadata.create_run(run_id, name, selected, pipeline.variables, execution_date)
+            # A run the scheduler queued is taken over; its execution date is its slot.
+            if metadata.adopt_run(run_id, selected, pipeline.variables):
+                execution_date = metadata.find_run(run_id).execution_date
+            else:
+                metadata.create_run(run_id, name, selected, pipeline.variables, execution_date)
 
         runner = Runner(pipeline, graph, metadata, variable_store(project), databases,
                         observer, project.settings.max_parallel)
         try:
             with (routed_output(), contextlib.chdir(project.root),
-                  active_connections(databases, project.settings.default_connection)):
+                  active_connections(databases, project.settings.default_connection),
+                  heartbeat(project, run_id)):
                 # Relative paths in blocks are relative to the project, wherever cairn started.
                 statuses = runner.run(run_id, [BlockName(b) for b in selected],
                                       pipeline.variables, execution_date, done,
@@ -162,6 +168,32 @@ def run_pipeline(
     finally:
         databases.close()
         metadata.close()
+
+
+HEARTBEAT_SECONDS = 2.0
+
+
+@contextlib.contextmanager
+def heartbeat(project: Project, run_id: RunId) -> Iterator[None]:
+    """Tell the history this run's process is alive, so a dead one is noticed in time."""
+    from cairn.store.metadata import MetadataStore
+
+    stop = threading.Event()
+    store = MetadataStore(project.metadata_url)  # its own connections, for its own thread
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            with contextlib.suppress(Exception):  # a missed beat is retried at the next one
+                store.heartbeat(run_id)
+
+    thread = threading.Thread(target=beat, name="cairn-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        store.close()
 
 
 def read_output(project: Project, pipeline_name: str, block: str,

@@ -15,6 +15,20 @@ PROJECT_FILE = "cairn.yaml"
 STATE_DIR = ".cairn"
 
 
+class RunSettings(BaseModel):
+    """How a block's attempts are retried and timed out. A key left out here is inherited
+    (a block's entry, then pipeline.yaml `defaults`, then cairn.yaml `block_defaults`);
+    `null` means the built-in default (see `cairn.project.pipeline.RunPolicy`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retries: int | None = Field(default=None, ge=0)
+    retry_delay: float | None = Field(default=None, ge=0)
+    retry_backoff: float | None = Field(default=None, ge=1)
+    retry_max_delay: float | None = Field(default=None, ge=0)
+    timeout: float | None = Field(default=None, gt=0)
+
+
 class ProjectSettings(BaseModel):
     """What `cairn.yaml` may hold."""
 
@@ -29,6 +43,7 @@ class ProjectSettings(BaseModel):
         default="warehouse", description="connection of SQL blocks that name none"
     )
     max_parallel: int = Field(default=4, ge=1, le=256)
+    block_defaults: RunSettings = Field(default_factory=RunSettings)
 
 
 @dataclass(frozen=True)

@@ -14,27 +14,63 @@ from cairn.blocks.parse import SQLTargets, parse_block
 from cairn.blocks.spec import BlockSpec
 from cairn.errors import CairnError, Problem, closest
 from cairn.ids import BlockName
-from cairn.project.config import Project
+from cairn.project.config import Project, RunSettings
+from cairn.project.triggers import TriggerSettings
 from cairn.project.yaml_file import validate
 
 PIPELINE_FILE = "pipeline.yaml"
 BLOCK_SUFFIXES = {".py": "python", ".sql": "sql", ".R": "r", ".r": "r"}
 
 
-class BlockSettings(BaseModel):
+class SensorSettings(BaseModel):
+    """A sensor block runs again every `interval` seconds until its main output is truthy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval: float = Field(gt=0)
+    timeout: float = Field(gt=0)
+
+
+class BlockSettings(RunSettings):
     """Per-block settings in `pipeline.yaml`."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
     upstream: list[str] = Field(default_factory=list)
-    retries: int = Field(default=0, ge=0)
-    retry_delay: float = Field(default=0.0, ge=0)
-    timeout: float | None = Field(default=None, gt=0)
+    sensor: SensorSettings | None = None
     connection: str | None = None
     materialize: Literal["table", "view"] | None = None
     write: Literal["replace", "append", "fail"] | None = None
     dialect: str | None = None
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """A block's effective retries, delays and timeout, once inherited; built-in defaults."""
+
+    retries: int = 0
+    retry_delay: float = 0.0
+    retry_backoff: float = 1.0
+    retry_max_delay: float | None = None
+    timeout: float | None = None
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds to wait before `attempt` (1 for the first) of a run."""
+        if attempt < 2:
+            return 0.0
+        delay = self.retry_delay * self.retry_backoff ** (attempt - 2)
+        return delay if self.retry_max_delay is None else min(delay, self.retry_max_delay)
+
+
+def resolve_policy(*layers: RunSettings) -> RunPolicy:
+    """Each key from the first layer (most specific first) that sets it, even to null."""
+    chosen: dict[str, Any] = {}
+    for key in RunSettings.model_fields:
+        setting = next((layer for layer in layers if key in layer.model_fields_set), None)
+        if setting is not None and getattr(setting, key) is not None:
+            chosen[key] = getattr(setting, key)
+    return RunPolicy(**chosen)
 
 
 class PipelineSettings(BaseModel):
@@ -43,8 +79,12 @@ class PipelineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str | None = None
+    defaults: RunSettings = Field(default_factory=RunSettings)
     blocks: list[BlockSettings] = Field(default_factory=list)
     variables: dict[str, Any] = Field(default_factory=dict)
+    triggers: list[TriggerSettings] = Field(default_factory=list)
+    max_concurrent_runs: int = Field(default=1, ge=1)
+    on_overlap: Literal["queue", "skip"] = "queue"  # a scheduled run while one is going
 
     @field_validator("blocks", mode="before")
     @classmethod
@@ -64,6 +104,7 @@ class Pipeline:
     settings: PipelineSettings
     blocks: dict[BlockName, BlockSpec]
     block_settings: dict[BlockName, BlockSettings]
+    policies: dict[BlockName, RunPolicy]  # what the runner follows, defaults applied
     variables: dict[str, Any]
     problems: list[Problem] = field(default_factory=list)
 
@@ -137,4 +178,13 @@ def load_pipeline(
     block_settings = {
         b: configured.get(b) or BlockSettings(name=b) for b in blocks
     }
-    return Pipeline(name, folder, settings, blocks, block_settings, merged_variables, problems)
+    policies = {b: resolve_policy(entry, settings.defaults, project.settings.block_defaults)
+                for b, entry in block_settings.items()}
+    for block_name, spec in blocks.items():
+        if block_settings[block_name].sensor and spec.language == "sql":
+            # A SQL block's output is a table, which is always there: it could never wait.
+            problems.append(Problem(
+                "sql-sensor", f"block {block_name} is a sensor, but a SQL block cannot be one",
+                file=str(settings_file), hint="write the sensor as a Python or R block"))
+    return Pipeline(name, folder, settings, blocks, block_settings, policies,
+                    merged_variables, problems)

@@ -26,7 +26,7 @@ from cairn.errors import BlockError
 from cairn.graph.build import Graph
 from cairn.ids import BlockName, RunId
 from cairn.io.secrets import redact
-from cairn.project.pipeline import Pipeline
+from cairn.project.pipeline import Pipeline, SensorSettings
 from cairn.runtime.capture import block_output
 from cairn.runtime.context import RunContext
 from cairn.runtime.failure import Failure, describe_failure
@@ -121,6 +121,14 @@ def _interrupt_thread(thread: threading.Thread,
         )
 
 
+def _sleep(seconds: float) -> None:
+    """Sleep in short steps: `_interrupt_thread` (timeout, interrupt) is only noticed
+    between Python instructions, never inside a long `time.sleep`."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(left, 0.05))
+
+
 class Runner:
     """One run of a set of blocks of one pipeline."""
 
@@ -189,7 +197,7 @@ class Runner:
             attempt, outcome = self._next_outcome(running)
             del running[attempt.block]
             self._finish(attempt, outcome)
-            retries = self.pipeline.block_settings[attempt.block].retries
+            retries = self.pipeline.policies[attempt.block].retries
             if outcome.status == "failed" and attempt.number <= retries:
                 running[attempt.block] = self._start(attempt.block, attempt.number + 1)
             else:
@@ -213,9 +221,9 @@ class Runner:
 
     def _start(self, block: BlockName, number: int) -> _Attempt:
         self._ensure_upstream_values(block)
-        settings = self.pipeline.block_settings[block]
-        delay = settings.retry_delay if number > 1 else 0.0
-        deadline = time.monotonic() + delay + settings.timeout if settings.timeout else None
+        policy = self.pipeline.policies[block]
+        delay = policy.delay_before(number)
+        deadline = time.monotonic() + delay + policy.timeout if policy.timeout else None
         recorded = number + self.attempts_before.get(block, 0)
         block_run_id = self.metadata.start_block(self.run_id, self.pipeline.name, block, recorded)
         attempt = _Attempt(block, number, recorded, block_run_id, deadline)
@@ -237,7 +245,7 @@ class Runner:
                            key=lambda a: a.deadline or 0.0)
                 assert late.thread is not None
                 _interrupt_thread(late.thread)
-                timeout = self.pipeline.block_settings[late.block].timeout
+                timeout = self.pipeline.policies[late.block].timeout
                 failure = Failure(f"timed out after {timeout:g} s", None, None, "")
                 return late, Outcome(late.block, late.recorded, "failed", failure=failure)
             if running.get(attempt.block) is attempt:
@@ -306,11 +314,13 @@ class Runner:
         spec = self.pipeline.blocks[block]
         sink = _LogSink(self.store.log_path(self.run_id, block), block, attempt.recorded,
                         self.observer)
+        sensor = self.pipeline.block_settings[block].sensor
         started = time.perf_counter()
         try:
-            time.sleep(delay)
+            _sleep(delay)
             with block_output(sink):
-                outputs, sql = self._execute(spec, attempt.recorded)
+                outputs, sql = (self._poll(spec, attempt.recorded, sensor, sink) if sensor
+                                else self._execute(spec, attempt.recorded))
                 stored = self.store.save(self.run_id, block, outputs)
             rows = [o.rows for o in stored if o.rows is not None]
             outcome = Outcome(block, attempt.recorded, "success", outputs, stored,
@@ -324,6 +334,27 @@ class Runner:
         outcome.duration_s = time.perf_counter() - started
         outcome.peak_memory_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         self.results.put((attempt, outcome))
+
+    def _poll(self, spec: BlockSpec, attempt: int, sensor: SensorSettings, sink: _LogSink,
+              ) -> tuple[dict[str, Any], SQLResult | None]:
+        """Execute a sensor block until its main output is truthy; fail after its timeout."""
+        give_up = time.monotonic() + sensor.timeout
+        poll = 1
+        while True:
+            outputs, sql = self._execute(spec, attempt)
+            if spec.name not in outputs:
+                raise BlockError(f"sensor {spec.name} defines no {spec.name!r}, whose value "
+                                 "says whether it is satisfied", file=str(spec.file))
+            if outputs[spec.name]:
+                return outputs, sql
+            left = give_up - time.monotonic()
+            if left <= 0:
+                raise BlockError(f"sensor {spec.name} was not satisfied within "
+                                 f"{sensor.timeout:g} s", file=str(spec.file))
+            wait = min(sensor.interval, left)  # the last poll comes as the timeout ends
+            sink("log", f"sensor not satisfied yet (poll {poll}), next in {round(wait, 2):g} s\n")
+            _sleep(wait)
+            poll += 1
 
     def _execute(self, spec: BlockSpec, attempt: int) -> tuple[dict[str, Any], SQLResult | None]:
         inputs = self._inputs(spec)

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, insert, select, text, update
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cairn.errors import CairnError, Problem
 from cairn.ids import BlockName, RunId
-from cairn.store.schema import HEAD_REVISION, block_runs, runs
+from cairn.store.schema import HEAD_REVISION, block_runs, runs, trigger_state
 
 FINISHED = ("success", "failed", "interrupted")
 
@@ -189,17 +189,17 @@ class MetadataStore:
                         host=socket.gethostname(), resumes=runs.c.resumes + 1)
             )
 
-    def interrupt_run(self, run_id: RunId, message: str) -> None:
-        """Record that a run stopped: it and its unfinished block attempts are `interrupted`."""
+    def interrupt_run(self, run_id: RunId, message: str, status: str = "interrupted") -> None:
+        """Record that a run stopped: it and its unfinished block attempts get `status`."""
         with self.engine.begin() as connection:
             connection.execute(
                 update(block_runs)
                 .where(block_runs.c.run_id == run_id, block_runs.c.status == "running")
-                .values(status="interrupted", ended_at=utcnow(), error=message)
+                .values(status=status, ended_at=utcnow(), error=message)
             )
             connection.execute(
                 update(runs).where(runs.c.id == run_id)
-                .values(status="interrupted", ended_at=utcnow(), error=message)
+                .values(status=status, ended_at=utcnow(), error=message)
             )
 
     def mark_dead_runs(self) -> None:
@@ -213,6 +213,95 @@ class MetadataStore:
             if pid is not None and not _process_alive(pid):
                 self.interrupt_run(run_id, "the run's process ended unexpectedly; "
                                    "resume it with --resume")
+
+    # -- scheduling ----------------------------------------------------------------------
+    def create_scheduled_run(self, run_id: RunId, pipeline: str, trigger: str,
+                             scheduled_for: datetime, variables: dict[str, Any],
+                             status: str) -> bool:
+        """Create the run of (trigger, time) unless it exists; False when it did."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(runs).values(
+                    id=run_id, pipeline=pipeline, status=status, started_at=utcnow(),
+                    execution_date=scheduled_for, variables=json.dumps(variables, default=str),
+                    blocks="[]", resumes=0, trigger=trigger, scheduled_for=scheduled_for,
+                    error="skipped: the previous run was still going" if status == "skipped"
+                    else None))
+        except IntegrityError:
+            return False
+        return True
+
+    def claim_run(self, run_id: RunId) -> bool:
+        """Take a queued run to start it; only one scheduler can win it."""
+        with self.engine.begin() as connection:
+            claimed = connection.execute(
+                update(runs).where(runs.c.id == run_id, runs.c.status == "queued")
+                .values(status="starting", host=socket.gethostname(), heartbeat_at=utcnow()))
+            return claimed.rowcount == 1
+
+    def queued_runs(self) -> list[Row[Any]]:
+        query = select(runs).where(runs.c.status == "queued").order_by(
+            runs.c.scheduled_for, runs.c.id)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
+    def active_runs(self, pipeline: str | None = None) -> list[Row[Any]]:
+        query = select(runs).where(runs.c.status.in_(("starting", "running")))
+        if pipeline is not None:
+            query = query.where(runs.c.pipeline == pipeline)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
+    def adopt_run(self, run_id: RunId, blocks: Sequence[str], variables: dict[str, Any]) -> bool:
+        """A run the scheduler created becomes this process's run."""
+        with self.engine.begin() as connection:
+            adopted = connection.execute(
+                update(runs).where(runs.c.id == run_id,
+                                   runs.c.status.in_(("queued", "starting")))
+                .values(status="running", started_at=utcnow(), blocks=json.dumps(list(blocks)),
+                        variables=json.dumps(variables, default=str), pid=os.getpid(),
+                        host=socket.gethostname(), heartbeat_at=utcnow()))
+            return adopted.rowcount == 1
+
+    def heartbeat(self, run_id: RunId) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(runs).where(runs.c.id == run_id)
+                               .values(heartbeat_at=utcnow()))
+
+    def silent_runs(self, since: datetime) -> list[Row[Any]]:
+        """Runs said to be going whose process has not been heard from since `since`."""
+        query = select(runs).where(runs.c.status.in_(("starting", "running")),
+                                   runs.c.heartbeat_at < since)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
+    def trigger_states(self, pipeline: str) -> dict[str, Row[Any]]:
+        query = select(trigger_state).where(trigger_state.c.pipeline == pipeline)
+        with self.engine.connect() as connection:
+            return {row.trigger: row for row in connection.execute(query)}
+
+    def save_trigger_state(self, pipeline: str, trigger: str, **values: Any) -> None:
+        """Insert or update a trigger's state; `fired_until` only ever moves forward."""
+        with self.engine.begin() as connection:
+            existing = connection.execute(select(trigger_state).where(
+                trigger_state.c.pipeline == pipeline, trigger_state.c.trigger == trigger)
+            ).first()
+            if existing is None:
+                try:
+                    with connection.begin_nested():
+                        connection.execute(insert(trigger_state).values(
+                            pipeline=pipeline, trigger=trigger,
+                            paused=values.get("paused", False),
+                            fired_until=values.get("fired_until")))
+                    return
+                except IntegrityError:
+                    pass  # another scheduler created it just now: update it below
+            query = update(trigger_state).where(trigger_state.c.pipeline == pipeline,
+                                                trigger_state.c.trigger == trigger)
+            if "fired_until" in values:
+                query = query.where((trigger_state.c.fired_until.is_(None))
+                                    | (trigger_state.c.fired_until < values["fired_until"]))
+            connection.execute(query.values(**values))
 
     # -- reading -------------------------------------------------------------------------
     def find_run(self, run_id: str, pipeline: str | None = None) -> Row[Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -33,6 +35,21 @@ runs = Table(
     Column("pid", Integer),
     Column("host", String(255)),
     Column("resumes", Integer, nullable=False, default=0),
+    # Scheduled runs: which trigger made it for which time; unique, so that two schedulers
+    # (or one restarted mid-tick) can never both create it.
+    Column("trigger", String(255)),
+    Column("scheduled_for", DateTime),
+    Column("heartbeat_at", DateTime),
+    UniqueConstraint("pipeline", "trigger", "scheduled_for", name="uq_runs_trigger_time"),
+)
+
+trigger_state = Table(
+    "trigger_state",
+    metadata,
+    Column("pipeline", String(255), primary_key=True),
+    Column("trigger", String(255), primary_key=True),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("fired_until", DateTime),  # every scheduled time up to this one is handled
 )
 
 block_runs = Table(
@@ -57,4 +74,4 @@ block_runs = Table(
     Index("ix_block_runs_latest", "pipeline", "block", "status"),
 )
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"

@@ -1,0 +1,126 @@
+"""Triggers of a pipeline, as `pipeline.yaml` declares them, and when schedules fire."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_EPOCH = datetime(1970, 1, 1)
+
+
+class TriggerSettings(BaseModel):
+    """One schedule: a cron expression or an interval, in a time zone, between two dates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    schedule: str | None = Field(default=None, description="cron: minute hour day month "
+                                 "weekday [second]")
+    interval: float | str | None = Field(default=None, description="seconds, or 30s, 5m, 2h, 1d")
+    timezone: str = "UTC"
+    start: datetime | None = None
+    end: datetime | None = None
+    variables: dict[str, Any] = Field(default_factory=dict)
+    catch_up: Literal["latest", "all", "none"] = "latest"
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        from croniter import croniter
+
+        if value is not None and not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression (minute hour day month "
+                             "weekday, and an optional sixth field for seconds)")
+        return value
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: float | str | None) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, int | float):
+            seconds = float(value)
+        else:
+            match = _INTERVAL.match(value)
+            if match is None:
+                raise ValueError(f"{value!r} is not an interval: write 30, 30s, 5m, 2h or 1d")
+            seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+        if seconds <= 0:
+            raise ValueError("the interval must be positive")
+        return seconds
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. UTC, Europe/Berlin)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TriggerSettings:
+        if (self.schedule is None) == (self.interval is None):
+            raise ValueError("give either `schedule` (cron) or `interval`")
+        return self
+
+    def _utc(self, moment: datetime | None) -> datetime | None:
+        """A configured date (in the trigger's zone unless it says) as naive UTC."""
+        if moment is None:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ZoneInfo(self.timezone))
+        return moment.astimezone(UTC).replace(tzinfo=None)
+
+    def _bounds(self, after: datetime, until: datetime) -> tuple[datetime, datetime]:
+        start, end = self._utc(self.start), self._utc(self.end)
+        if start is not None and after < start:
+            after = start - timedelta(microseconds=1)
+        return after, min(until, end) if end is not None else until
+
+    def fire_times(self, after: datetime, until: datetime, limit: int) -> list[datetime]:
+        """The last `limit` scheduled times in (after, until], naive UTC. Computed from the
+        end backwards, so a long downtime costs no more than `limit` steps."""
+        after, until = self._bounds(after, until)
+        if until <= after:
+            return []
+        if self.interval is not None:
+            anchor = self._utc(self.start) or _EPOCH
+            step = timedelta(seconds=float(self.interval))
+            last = (until - anchor) // step
+            first = max((after - anchor) // step + 1, last - limit + 1)
+            return [anchor + index * step for index in range(first, last + 1)]
+        from croniter import croniter
+
+        zone = ZoneInfo(self.timezone)
+        iterator = croniter(str(self.schedule), (until + timedelta(microseconds=1)
+                                                 ).replace(tzinfo=UTC).astimezone(zone))
+        times: list[datetime] = []
+        while len(times) < limit:
+            moment = iterator.get_prev(datetime).astimezone(UTC).replace(tzinfo=None)
+            if moment <= after:
+                break
+            times.append(moment)
+        return times[::-1]
+
+    def next_fire(self, after: datetime) -> datetime | None:
+        """The first scheduled time after `after`, if the trigger has one."""
+        after, _ = self._bounds(after, after)
+        if self.interval is not None:
+            anchor = self._utc(self.start) or _EPOCH
+            step = timedelta(seconds=float(self.interval))
+            moment = anchor + ((after - anchor) // step + 1) * step
+        else:
+            from croniter import croniter
+
+            iterator = croniter(str(self.schedule),
+                                after.replace(tzinfo=UTC).astimezone(ZoneInfo(self.timezone)))
+            moment = iterator.get_next(datetime).astimezone(UTC).replace(tzinfo=None)
+        end = self._utc(self.end)
+        return None if end is not None and moment > end else moment

@@ -1,0 +1,166 @@
+"""The scheduler: fire due triggers, start queued runs in worker processes, and notice runs
+whose process died. Its state is the metadata database, so several schedulers may share it.
+
+Each tick:
+1. a run is created for every due (trigger, time) not handled yet, under a unique key, so a
+   second scheduler or a restart after a crash can try again without making a duplicate;
+   the trigger's catch-up policy bounds how many missed times fire after downtime;
+2. queued runs are claimed one by one with a conditional update (one scheduler wins each)
+   and started as `cairn run` processes, within the global and per-pipeline limits;
+3. runs whose process ended without finishing, or whose heartbeat stopped, are failed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cairn.errors import CairnError
+from cairn.ids import RunId
+from cairn.project.config import Project
+from cairn.project.pipeline import PIPELINE_FILE, PipelineSettings
+from cairn.project.yaml_file import validate
+from cairn.service import HEARTBEAT_SECONDS, new_run_id, open_metadata, utc_now
+
+# At most this many missed times of one trigger are created at once (catch_up: all).
+MAX_CATCH_UP = 1000
+
+
+@dataclass
+class _Cached:
+    mtime: float
+    settings: PipelineSettings | None
+
+
+@dataclass
+class Scheduler:
+    """One scheduler process (or thread of `cairn serve`) of a project."""
+
+    project: Project
+    max_runs: int = 4  # runs this scheduler keeps going at once, over all pipelines
+    tick_seconds: float = 0.5
+    silence_seconds: float = 5 * HEARTBEAT_SECONDS  # no heartbeat this long: the run died
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _settings: dict[str, _Cached] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.metadata = open_metadata(self.project)
+
+    # -- configuration -------------------------------------------------------------------
+    def pipelines(self) -> dict[str, PipelineSettings]:
+        """Every pipeline's settings, re-read only when its pipeline.yaml changes."""
+        found = {}
+        for name in self.project.pipeline_names():
+            path = self.project.pipelines_dir / name / PIPELINE_FILE
+            mtime = path.stat().st_mtime if path.is_file() else 0.0
+            cached = self._settings.get(name)
+            if cached is None or cached.mtime != mtime:
+                try:
+                    settings = validate(PipelineSettings, path) if mtime else PipelineSettings()
+                except CairnError as error:  # a broken file must not stop the others
+                    print(f"cairn scheduler: {error}", file=sys.stderr, flush=True)
+                    settings = None
+                cached = self._settings[name] = _Cached(mtime, settings)
+            if cached.settings is not None:
+                found[name] = cached.settings
+        return found
+
+    # -- one tick --------------------------------------------------------------------------
+    def tick(self) -> None:
+        pipelines = self.pipelines()
+        self._collect_finished()
+        self._fail_silent()
+        self._fire(pipelines, utc_now())
+        self._dispatch(pipelines)
+
+    def _fire(self, pipelines: dict[str, PipelineSettings], now: datetime) -> None:
+        for pipeline, settings in pipelines.items():
+            if not settings.triggers:
+                continue
+            states = self.metadata.trigger_states(pipeline)
+            for trigger in settings.triggers:
+                state = states.get(trigger.name)
+                if state is not None and state.paused:
+                    continue
+                if state is None or state.fired_until is None:
+                    # A new trigger fires from now on, not for all of its past.
+                    self.metadata.save_trigger_state(pipeline, trigger.name, fired_until=now)
+                    continue
+                due = trigger.fire_times(state.fired_until, now, MAX_CATCH_UP)
+                if not due:
+                    continue
+                chosen = due
+                if trigger.catch_up == "latest":
+                    chosen = due[-1:]
+                elif trigger.catch_up == "none":
+                    grace = timedelta(seconds=max(2 * self.tick_seconds, 1.0))
+                    chosen = [moment for moment in due if now - moment <= grace]
+                for moment in chosen:
+                    busy = len(self.metadata.active_runs(pipeline)) >= settings.max_concurrent_runs
+                    status = "skipped" if busy and settings.on_overlap == "skip" else "queued"
+                    self.metadata.create_scheduled_run(new_run_id(), pipeline, trigger.name,
+                                                       moment, trigger.variables, status)
+                self.metadata.save_trigger_state(pipeline, trigger.name, fired_until=due[-1])
+
+    def _dispatch(self, pipelines: dict[str, PipelineSettings]) -> None:
+        for run in self.metadata.queued_runs():
+            if len(self.children) >= self.max_runs:
+                return
+            settings = pipelines.get(run.pipeline)
+            if settings is None:
+                continue
+            if len(self.metadata.active_runs(run.pipeline)) >= settings.max_concurrent_runs:
+                continue  # it stays queued until a slot frees
+            if self.metadata.claim_run(run.id):
+                self.children[run.id] = self._launch(run)
+
+    def _launch(self, run: Any) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "cairn", "--profile", self.project.profile, "run",
+                   run.pipeline, "--project", str(self.project.root), "--quiet",
+                   "--run-id", run.id]
+        for key, value in json.loads(run.variables).items():
+            command += ["--var", f"{key}={json.dumps(value)}"]
+        # A run is a process of its own: a misbehaving block cannot take the scheduler down.
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def _collect_finished(self) -> None:
+        for run_id, process in list(self.children.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            del self.children[run_id]
+            record = self.metadata.find_run(run_id)
+            if record.status in ("starting", "running"):
+                self.metadata.interrupt_run(
+                    RunId(run_id), f"the run's process ended with exit code {code} before the run "
+                    "finished", status="failed")
+
+    def _fail_silent(self) -> None:
+        cutoff = utc_now() - timedelta(seconds=self.silence_seconds)
+        for run in self.metadata.silent_runs(cutoff):
+            process = self.children.pop(run.id, None)
+            if process is not None and process.poll() is None:
+                process.kill()
+            self.metadata.interrupt_run(
+                run.id, f"no heartbeat from the run's process for {self.silence_seconds:g} s: "
+                "it died or hangs", status="failed")
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Tick until `stop` is set; runs already started go on to their end."""
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                self.tick()
+            except Exception as error:  # a database hiccup must not end the scheduler
+                print(f"cairn scheduler: tick failed: {type(error).__name__}: {error}",
+                      file=sys.stderr, flush=True)
+            stop.wait(max(0.0, self.tick_seconds - (time.monotonic() - started)))
+        self.metadata.close()
