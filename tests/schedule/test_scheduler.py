@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def assert_every_second_once(runs: list[Any]) -> None:
     times = [r.scheduled_for for r in runs]
     assert len(times) == len(set(times)), "a (trigger, time) ran twice"
     assert all(later - earlier == timedelta(seconds=1)
-               for earlier, later in zip(times, times[1:], strict=False)), times
+               for earlier, later in pairwise(times)), times
 
 
 def test_schedules_fire_on_time_with_their_variables(project: ProjectFolder,
