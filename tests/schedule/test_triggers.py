@@ -60,8 +60,10 @@ def test_next_fire() -> None:
 
 
 @pytest.mark.parametrize(("settings", "message"), [
-    ({}, "either `schedule` (cron) or `interval`"),
-    ({"schedule": "* * * * *", "interval": 5}, "either `schedule` (cron) or `interval`"),
+    ({}, "give one of `schedule` (cron), `interval`"),
+    ({"schedule": "* * * * *", "interval": 5}, "give one of"),
+    ({"api": {}}, "either `token` or `token_env`"),
+    ({"event": {"path": "in"}}, "url"),
     ({"schedule": "every monday"}, "is not a cron expression"),
     ({"interval": "5 minutes"}, "is not an interval"),
     ({"interval": 0}, "must be positive"),

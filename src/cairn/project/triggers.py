@@ -14,8 +14,39 @@ _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _EPOCH = datetime(1970, 1, 1)
 
 
+class EventSettings(BaseModel):
+    """Run once per new file under a folder or an fsspec URL prefix."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str  # a folder (relative to the project) or a URL prefix such as s3://bucket/in/
+    pattern: str = "*"  # file names to watch, as a glob
+    options: dict[str, Any] = Field(default_factory=dict)  # fsspec storage options
+
+
+class ApiSettings(BaseModel):
+    """Run when `POST /api/pipelines/{name}/trigger` carries this trigger's token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str | None = None
+    token_env: str | None = None  # or the name of an environment variable holding it
+
+    @model_validator(mode="after")
+    def _one_token(self) -> ApiSettings:
+        if (self.token is None) == (self.token_env is None):
+            raise ValueError("give either `token` or `token_env`")
+        return self
+
+    def expected(self) -> str | None:
+        import os
+
+        return self.token if self.token is not None else os.environ.get(str(self.token_env))
+
+
 class TriggerSettings(BaseModel):
-    """One schedule: a cron expression or an interval, in a time zone, between two dates."""
+    """One trigger: a schedule (cron or interval, in a time zone, between two dates), new
+    files, an API call, or another pipeline's success."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -26,6 +57,9 @@ class TriggerSettings(BaseModel):
     timezone: str = "UTC"
     start: datetime | None = None
     end: datetime | None = None
+    event: EventSettings | None = None
+    api: ApiSettings | None = None
+    after: str | None = Field(default=None, description="run when this pipeline succeeds")
     variables: dict[str, Any] = Field(default_factory=dict)
     catch_up: Literal["latest", "all", "none"] = "latest"
 
@@ -66,9 +100,17 @@ class TriggerSettings(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> TriggerSettings:
-        if (self.schedule is None) == (self.interval is None):
-            raise ValueError("give either `schedule` (cron) or `interval`")
+        kinds = [self.schedule, self.interval, self.event, self.api, self.after]
+        if sum(kind is not None for kind in kinds) != 1:
+            raise ValueError("give one of `schedule` (cron), `interval`, `event`, `api` or "
+                             "`after`")
         return self
+
+    @property
+    def kind(self) -> str:
+        if self.schedule is not None or self.interval is not None:
+            return "schedule"
+        return "event" if self.event else "api" if self.api else "after"
 
     def _utc(self, moment: datetime | None) -> datetime | None:
         """A configured date (in the trigger's zone unless it says) as naive UTC."""
@@ -85,6 +127,11 @@ class TriggerSettings(BaseModel):
         return after, min(until, end) if end is not None else until
 
     def fire_times(self, after: datetime, until: datetime, limit: int) -> list[datetime]:
+        if self.kind != "schedule":
+            return []
+        return self._fire_times(after, until, limit)
+
+    def _fire_times(self, after: datetime, until: datetime, limit: int) -> list[datetime]:
         """The last `limit` scheduled times in (after, until], naive UTC. Computed from the
         end backwards, so a long downtime costs no more than `limit` steps."""
         after, until = self._bounds(after, until)
@@ -111,6 +158,8 @@ class TriggerSettings(BaseModel):
 
     def next_fire(self, after: datetime) -> datetime | None:
         """The first scheduled time after `after`, if the trigger has one."""
+        if self.kind != "schedule":
+            return None
         after, _ = self._bounds(after, after)
         if self.interval is not None:
             anchor = self._utc(self.start) or _EPOCH

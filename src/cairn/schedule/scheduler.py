@@ -105,7 +105,8 @@ class Scheduler:
                     busy = len(self.metadata.active_runs(pipeline)) >= settings.max_concurrent_runs
                     status = "skipped" if busy and settings.on_overlap == "skip" else "queued"
                     self.metadata.create_scheduled_run(new_run_id(), pipeline, trigger.name,
-                                                       moment, trigger.variables, status)
+                                                       moment.isoformat(), moment,
+                                                       trigger.variables, status)
                 self.metadata.save_trigger_state(pipeline, trigger.name, fired_until=due[-1])
 
     def _dispatch(self, pipelines: dict[str, PipelineSettings]) -> None:

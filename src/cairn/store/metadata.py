@@ -215,16 +215,18 @@ class MetadataStore:
                                    "resume it with --resume")
 
     # -- scheduling ----------------------------------------------------------------------
-    def create_scheduled_run(self, run_id: RunId, pipeline: str, trigger: str,
+    def create_scheduled_run(self, run_id: RunId, pipeline: str, trigger: str, key: str,
                              scheduled_for: datetime, variables: dict[str, Any],
                              status: str) -> bool:
-        """Create the run of (trigger, time) unless it exists; False when it did."""
+        """Create the run of (trigger, key) unless it exists; False when it did. The key
+        says what the run is for: a scheduled time, a file, another pipeline's run."""
         try:
             with self.engine.begin() as connection:
                 connection.execute(insert(runs).values(
                     id=run_id, pipeline=pipeline, status=status, started_at=utcnow(),
                     execution_date=scheduled_for, variables=json.dumps(variables, default=str),
-                    blocks="[]", resumes=0, trigger=trigger, scheduled_for=scheduled_for,
+                    blocks="[]", resumes=0, trigger=trigger, trigger_key=key,
+                    scheduled_for=scheduled_for,
                     error="skipped: the previous run was still going" if status == "skipped"
                     else None))
         except IntegrityError:
@@ -262,6 +264,13 @@ class MetadataStore:
                         variables=json.dumps(variables, default=str), pid=os.getpid(),
                         host=socket.gethostname(), heartbeat_at=utcnow()))
             return adopted.rowcount == 1
+
+    def succeeded_since(self, pipeline: str, since: datetime) -> list[Row[Any]]:
+        """Successful runs of a pipeline that ended after `since`, oldest first."""
+        query = select(runs).where(runs.c.pipeline == pipeline, runs.c.status == "success",
+                                   runs.c.ended_at > since).order_by(runs.c.ended_at)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
 
     def heartbeat(self, run_id: RunId) -> None:
         with self.engine.begin() as connection:

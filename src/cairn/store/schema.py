@@ -35,12 +35,14 @@ runs = Table(
     Column("pid", Integer),
     Column("host", String(255)),
     Column("resumes", Integer, nullable=False, default=0),
-    # Scheduled runs: which trigger made it for which time; unique, so that two schedulers
-    # (or one restarted mid-tick) can never both create it.
+    # Triggered runs: which trigger made it for what (a scheduled time, a file, a run of
+    # another pipeline); unique, so that two schedulers (or one restarted mid-tick) can
+    # never both create it.
     Column("trigger", String(255)),
+    Column("trigger_key", String(1024)),
     Column("scheduled_for", DateTime),
     Column("heartbeat_at", DateTime),
-    UniqueConstraint("pipeline", "trigger", "scheduled_for", name="uq_runs_trigger_time"),
+    UniqueConstraint("pipeline", "trigger", "trigger_key", name="uq_runs_trigger_key"),
 )
 
 trigger_state = Table(
