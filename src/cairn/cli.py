@@ -328,9 +328,11 @@ def serve(
     token: Annotated[str | None, typer.Option(
         envvar="CAIRN_TOKEN", help="Token every API call must carry; required to listen on "
         "anything but 127.0.0.1.", show_default=False)] = None,
+    scheduler: Annotated[bool, typer.Option(help="Also run the scheduler (triggers fire "
+                         "while the server runs).")] = True,
     project: ProjectOption = None,
 ) -> None:
-    """Start the web notebook and API (the UI at http://HOST:PORT/)."""
+    """Start the web notebook and API (the UI at http://HOST:PORT/), and the scheduler."""
     import uvicorn
 
     from cairn.errors import Problem
@@ -343,7 +345,7 @@ def serve(
     found = _project(project)
     url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
     _console().print(f"Cairn serves {found.root} at [bold]{url}[/] (Ctrl-C stops it)")
-    uvicorn.run(create_app(found, token), host=host, port=port, log_level="warning",
+    uvicorn.run(create_app(found, token, scheduler), host=host, port=port, log_level="warning",
                 timeout_graceful_shutdown=3)
 
 

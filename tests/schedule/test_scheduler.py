@@ -3,6 +3,7 @@ with two schedulers on PostgreSQL and across a SIGKILL), and no run stuck 'runni
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -201,3 +202,46 @@ def test_overlapping_runs_are_skipped_when_asked(project: ProjectFolder,
     assert "skipped" in statuses and "success" in statuses
     assert all("previous run was still going" in r.error for r in runs
                if r.status == "skipped")
+
+
+def test_new_files_and_upstream_successes_start_runs(project: ProjectFolder,
+                                                     tmp_path: Path) -> None:
+    incoming = project.root / "incoming"
+    incoming.mkdir()
+    (incoming / "old.csv").write_text("there before the trigger\n")
+    project.pipeline("p", {"seen.py": "from pathlib import Path\nseen = Path(file).name\n"},
+                     "triggers:\n  - name: arrivals\n    event: {url: incoming, pattern: "
+                     "'*.csv'}\n")
+    project.pipeline("after", {"noted.py": "noted = upstream_run\n"},
+                     "triggers:\n  - name: when_p_succeeds\n    after: p\n")
+    scheduler = start_scheduler(project, tmp_path / "s.log")
+    try:
+        time.sleep(1.5)  # the triggers are seen: files from now on count
+        (incoming / "a.csv").write_text("1\n")
+        (incoming / "skip.txt").write_text("not matched\n")
+        time.sleep(1.2)
+        (incoming / "b.csv").write_text("2\n")
+        deadline = time.monotonic() + 30
+        while len([r for r in all_runs(project) if r.status == "success"]) < 4:
+            assert time.monotonic() < deadline, [(r.pipeline, r.status) for r in
+                                                 all_runs(project)]
+            time.sleep(0.2)
+        time.sleep(1)  # nothing more may come
+    finally:
+        stop(scheduler)
+    runs = all_runs(project)
+    files = sorted(json.loads(r.variables)["file"].rsplit("/", 1)[-1]
+                   for r in runs if r.pipeline == "p")
+    assert files == ["a.csv", "b.csv"]
+    upstream = {r.id for r in runs if r.pipeline == "p"}
+    followers = [json.loads(r.variables)["upstream_run"] for r in runs
+                 if r.pipeline == "after"]
+    assert sorted(followers) == sorted(upstream)
+
+
+def all_runs(project: ProjectFolder) -> list[Any]:
+    store = MetadataStore(project.load().metadata_url)
+    try:
+        return store.list_runs(None, 1000)
+    finally:
+        store.close()

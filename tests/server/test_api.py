@@ -12,6 +12,8 @@ import pytest
 from support import CLI, ProjectFolder, Server, free_port
 from websockets.sync.client import connect
 
+from cairn import service
+
 BLOCKS = {
     "numbers.py": "numbers = list(range(10))\n",
     "total.py": "total = sum(numbers)\nprint('total is', total)\n",
@@ -259,3 +261,29 @@ def test_binding_beyond_localhost_needs_a_token(project: ProjectFolder, cli: typ
     refused = cli.run("serve", "--host", "0.0.0.0", "--port", str(free_port()),
                       cwd=project.root, timeout=30)
     assert refused.returncode == 2 and "needs a token" in refused.stderr
+
+
+def test_api_trigger_starts_a_run_with_the_body_as_variables(project: ProjectFolder,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             ) -> None:
+    monkeypatch.setenv("HOOK_TOKEN", "hook-123")
+    project.pipeline("p", {"greet.py": "greeting = f'hello {who}'\n"},
+                     "variables:\n  who: nobody\ntriggers:\n  - name: hook\n"
+                     "    api: {token_env: HOOK_TOKEN}\n")
+    server = Server(project.root)
+    try:
+        refused = httpx.post(server.base + "/api/pipelines/p/trigger", json={"who": "x"},
+                             headers={"Authorization": "Bearer wrong"})
+        assert refused.status_code == 403
+        assert httpx.post(server.base + "/api/pipelines/p/trigger").status_code == 403
+        accepted = httpx.post(server.base + "/api/pipelines/p/trigger", json={"who": "ada"},
+                              headers={"Authorization": "Bearer hook-123"})
+        assert accepted.status_code == 202 and accepted.json()["trigger"] == "hook"
+        run_id = accepted.json()["run_id"]
+        deadline = time.monotonic() + 30
+        while server.http.get(f"/api/runs/{run_id}").json()["status"] != "success":
+            assert time.monotonic() < deadline, server.http.get(f"/api/runs/{run_id}").json()
+            time.sleep(0.2)
+    finally:
+        server.stop()
+    assert service.read_output(project.load(), "p", "greet") == {"greeting": "hello ada"}

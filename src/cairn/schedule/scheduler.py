@@ -25,6 +25,7 @@ from cairn.errors import CairnError
 from cairn.ids import RunId
 from cairn.project.config import Project
 from cairn.project.pipeline import PIPELINE_FILE, PipelineSettings
+from cairn.project.triggers import TriggerSettings
 from cairn.project.yaml_file import validate
 from cairn.service import HEARTBEAT_SECONDS, new_run_id, open_metadata, utc_now
 
@@ -86,28 +87,63 @@ class Scheduler:
             states = self.metadata.trigger_states(pipeline)
             for trigger in settings.triggers:
                 state = states.get(trigger.name)
-                if state is not None and state.paused:
-                    continue
+                if trigger.kind == "api" or (state is not None and state.paused):
+                    continue  # API triggers fire from the server, when called
                 if state is None or state.fired_until is None:
                     # A new trigger fires from now on, not for all of its past.
                     self.metadata.save_trigger_state(pipeline, trigger.name, fired_until=now)
                     continue
-                due = trigger.fire_times(state.fired_until, now, MAX_CATCH_UP)
-                if not due:
-                    continue
-                chosen = due
-                if trigger.catch_up == "latest":
-                    chosen = due[-1:]
-                elif trigger.catch_up == "none":
-                    grace = timedelta(seconds=max(2 * self.tick_seconds, 1.0))
-                    chosen = [moment for moment in due if now - moment <= grace]
-                for moment in chosen:
-                    busy = len(self.metadata.active_runs(pipeline)) >= settings.max_concurrent_runs
-                    status = "skipped" if busy and settings.on_overlap == "skip" else "queued"
-                    self.metadata.create_scheduled_run(new_run_id(), pipeline, trigger.name,
-                                                       moment.isoformat(), moment,
-                                                       trigger.variables, status)
-                self.metadata.save_trigger_state(pipeline, trigger.name, fired_until=due[-1])
+                fire = {"schedule": self._due_times, "event": self._new_files,
+                        "after": self._upstream_successes}[trigger.kind]
+                fired_until = fire(pipeline, settings, trigger, state.fired_until, now)
+                if fired_until is not None:
+                    self.metadata.save_trigger_state(pipeline, trigger.name,
+                                                     fired_until=fired_until)
+
+    def _create(self, pipeline: str, settings: PipelineSettings, trigger: TriggerSettings,
+                key: str, moment: datetime, variables: dict[str, Any]) -> None:
+        busy = len(self.metadata.active_runs(pipeline)) >= settings.max_concurrent_runs
+        status = "skipped" if busy and settings.on_overlap == "skip" else "queued"
+        self.metadata.create_scheduled_run(new_run_id(), pipeline, trigger.name, key, moment,
+                                           {**trigger.variables, **variables}, status)
+
+    def _due_times(self, pipeline: str, settings: PipelineSettings, trigger: TriggerSettings,
+                   since: datetime, now: datetime) -> datetime | None:
+        due = trigger.fire_times(since, now, MAX_CATCH_UP)
+        if not due:
+            return None
+        chosen = due
+        if trigger.catch_up == "latest":
+            chosen = due[-1:]
+        elif trigger.catch_up == "none":
+            grace = timedelta(seconds=max(2 * self.tick_seconds, 1.0))
+            chosen = [moment for moment in due if now - moment <= grace]
+        for moment in chosen:
+            self._create(pipeline, settings, trigger, moment.isoformat(), moment, {})
+        return due[-1]
+
+    def _new_files(self, pipeline: str, settings: PipelineSettings, trigger: TriggerSettings,
+                   since: datetime, now: datetime) -> datetime | None:
+        """Files modified after `since`; the file's URL is the run's key, so a file seen by
+        two schedulers still runs once."""
+        from cairn.schedule.events import changed_files
+
+        assert trigger.event is not None
+        newest = None
+        for url, modified in changed_files(trigger.event, self.project.root, since):
+            self._create(pipeline, settings, trigger, url, modified, {"file": url})
+            newest = max(newest or modified, modified)
+        return newest
+
+    def _upstream_successes(self, pipeline: str, settings: PipelineSettings,
+                            trigger: TriggerSettings, since: datetime,
+                            now: datetime) -> datetime | None:
+        newest = None
+        for upstream in self.metadata.succeeded_since(str(trigger.after), since):
+            self._create(pipeline, settings, trigger, f"run:{upstream.id}", upstream.ended_at,
+                         {"upstream_run": upstream.id})
+            newest = upstream.ended_at
+        return newest
 
     def _dispatch(self, pipelines: dict[str, PipelineSettings]) -> None:
         for run in self.metadata.queued_runs():

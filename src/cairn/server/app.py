@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,10 +24,18 @@ _STATUS_OF = {"unknown-pipeline": 404, "unknown-block": 404, "unknown-run": 404,
               "no-output": 404, "block-exists": 409, "busy": 409}
 
 
-def create_app(project: Project, token: str | None = None) -> FastAPI:
+def create_app(project: Project, token: str | None = None,
+               scheduler: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        if scheduler:  # triggers fire while the server runs
+            from cairn.schedule.scheduler import Scheduler
+
+            threading.Thread(target=Scheduler(project).run, args=(stop,), daemon=True,
+                             name="cairn-scheduler").start()
         yield
+        stop.set()
         app.state.notebooks.close()  # pipeline runs go on: they are `cairn run` processes
 
     app = FastAPI(title="Cairn", version=__version__, lifespan=lifespan,
@@ -51,6 +60,7 @@ def create_app(project: Project, token: str | None = None) -> FastAPI:
     app.include_router(notebooks.router, dependencies=guarded)
     app.include_router(history.router, dependencies=guarded)
     app.include_router(notebooks.events)
+    app.include_router(history.triggers)
 
     if (STATIC / "index.html").is_file():
         app.mount("/assets", StaticFiles(directory=STATIC / "assets", check_dir=False),

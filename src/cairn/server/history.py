@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import subprocess
 import sys
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Body, HTTPException, Request, status
 from pydantic import BaseModel
 
 from cairn import service
@@ -15,6 +16,7 @@ from cairn.ids import BlockName, RunId
 from cairn.project.config import Project
 
 router = APIRouter(prefix="/api")
+triggers = APIRouter(prefix="/api")  # guarded by each trigger's own token, not the server's
 
 
 def _time(value: Any) -> str | None:
@@ -95,3 +97,34 @@ def get_logs(run_id: str, block: str, request: Request) -> dict[str, str]:
     if not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"block {block} wrote no log in this run")
     return {"text": path.read_text(encoding="utf-8", errors="replace")}
+
+
+@triggers.post("/pipelines/{pipeline}/trigger", status_code=status.HTTP_202_ACCEPTED)
+def api_trigger(pipeline: str, request: Request,
+                variables: Annotated[dict[str, Any], Body(default_factory=dict)],
+                ) -> dict[str, str]:
+    """Queue a run for the `api` trigger whose token the call carries (`Authorization:
+    Bearer TOKEN`); the JSON body becomes run variables. The scheduler starts it."""
+    from cairn.project.pipeline import load_pipeline
+
+    project = _project(request)
+    authorization = request.headers.get("authorization", "")
+    presented = authorization[7:] if authorization.lower().startswith("bearer ") else ""
+    settings = load_pipeline(project, pipeline).settings
+    trigger = next((t for t in settings.triggers if t.api is not None and presented
+                    and hmac.compare_digest((t.api.expected() or "").encode(),
+                                            presented.encode())), None)
+    if trigger is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "no API trigger of this pipeline has "
+                            "that token", headers={"WWW-Authenticate": "Bearer"})
+    metadata = service.open_metadata(project)
+    try:
+        state = metadata.trigger_states(pipeline).get(trigger.name)
+        if state is not None and state.paused:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"trigger {trigger.name} is paused")
+        run_id = service.new_run_id()
+        metadata.create_scheduled_run(run_id, pipeline, trigger.name, run_id, service.utc_now(),
+                                      {**trigger.variables, **variables}, "queued")
+    finally:
+        metadata.close()
+    return {"run_id": run_id, "trigger": trigger.name}
