@@ -8,6 +8,7 @@ from datetime import datetime
 from cairn.errors import CairnError, Problem, closest
 from cairn.project.config import Project
 from cairn.project.pipeline import load_pipeline
+from cairn.project.triggers import TriggerSettings
 from cairn.service import open_metadata, utc_now
 
 
@@ -15,6 +16,7 @@ from cairn.service import open_metadata, utc_now
 class TriggerRow:
     pipeline: str
     trigger: str
+    kind: str
     when: str
     catch_up: str
     paused: bool
@@ -34,14 +36,25 @@ def list_triggers(project: Project, pipeline: str | None = None) -> list[Trigger
                 state = states.get(trigger.name)
                 after = max(now, state.fired_until) if state and state.fired_until else now
                 upcoming = trigger.next_fire(after)
-                when = (f"cron {trigger.schedule} ({trigger.timezone})" if trigger.schedule
-                        else f"every {trigger.interval:g} s")
-                rows.append(TriggerRow(name, trigger.name, when, trigger.catch_up,
+                rows.append(TriggerRow(name, trigger.name, trigger.kind, _when(trigger),
+                                       trigger.catch_up,
                                        bool(state and state.paused),
                                        upcoming))
     finally:
         metadata.close()
     return rows
+
+
+def _when(trigger: TriggerSettings) -> str:
+    if trigger.schedule is not None:
+        return f"cron {trigger.schedule} ({trigger.timezone})"
+    if trigger.interval is not None:
+        return f"every {float(trigger.interval):g} s"
+    if trigger.event is not None:
+        return f"new {trigger.event.pattern} in {trigger.event.url}"
+    if trigger.after is not None:
+        return f"after {trigger.after} succeeds"
+    return "POST /api/pipelines/{name}/trigger"
 
 
 def set_paused(project: Project, pipeline: str | None, trigger: str, paused: bool) -> None:

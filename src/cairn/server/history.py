@@ -128,3 +128,26 @@ def api_trigger(pipeline: str, request: Request,
     finally:
         metadata.close()
     return {"run_id": run_id, "trigger": trigger.name}
+
+
+@router.get("/pipelines/{pipeline}/triggers")
+def list_pipeline_triggers(pipeline: str, request: Request) -> list[dict[str, Any]]:
+    """The pipeline's triggers: kind, schedule, paused or not, next fire time (UTC)."""
+    from cairn.schedule.listing import list_triggers
+
+    return [{"name": row.trigger, "kind": row.kind, "when": row.when, "catch_up": row.catch_up,
+             "paused": row.paused, "next_fire": _time(row.next_fire)}
+            for row in list_triggers(_project(request), pipeline)]
+
+
+class Pause(BaseModel):
+    paused: bool
+
+
+@router.put("/pipelines/{pipeline}/triggers/{trigger}")
+def pause_trigger(pipeline: str, trigger: str, body: Pause, request: Request) -> dict[str, Any]:
+    """Pause or resume a trigger."""
+    from cairn.schedule.listing import set_paused
+
+    set_paused(_project(request), pipeline, trigger, body.paused)
+    return {"name": trigger, "paused": body.paused}
