@@ -176,7 +176,8 @@ def runs(
     try:
         records = metadata.list_runs(pipeline, limit)
         table = Table(title="Runs", title_justify="left")
-        for column in ("run", "pipeline", "status", "started (UTC)", "duration", "blocks"):
+        for column in ("run", "pipeline", "status", "started (UTC)", "duration", "blocks",
+                       "trigger"):
             table.add_column(column, no_wrap=True)
         for record in records:
             blocks = metadata.block_runs(record.id)
@@ -185,7 +186,7 @@ def runs(
             table.add_row(record.id, record.pipeline, styled(record.status),
                           record.started_at.strftime("%Y-%m-%d %H:%M:%S"),
                           f"{record.duration_s:.2f}s" if record.duration_s is not None else "",
-                          f"{ok}/{len(json.loads(record.blocks))} ok")
+                          f"{ok}/{len(json.loads(record.blocks))} ok", record.trigger or "")
     finally:
         metadata.close()
     _console().print(table if records else "no runs yet")
@@ -372,6 +373,44 @@ def scheduler(
         Scheduler(found, max_runs=max_runs, tick_seconds=tick).run(stop)
     except KeyboardInterrupt:
         stop.set()
+
+
+@app.command()
+def backfill(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name.")],
+    start: Annotated[str, typer.Option(help="First execution date (ISO, e.g. 2026-01-01).")],
+    end: Annotated[str, typer.Option(help="Last execution date (ISO), included.")],
+    every: Annotated[str, typer.Option(help="Step between dates: 1d, 6h, 30m, 90 (s).")] = "1d",
+    max_parallel: Annotated[int, typer.Option(help="Runs going at once.")] = 2,
+    var: Annotated[list[str], typer.Option("--var", help="Run variable KEY=VALUE "
+                   "(repeatable).")] = [],  # noqa: B006
+    project: ProjectOption = None,
+) -> None:
+    """Run a pipeline once per execution date between START and END (blocks read it as
+    context.execution_date). Running the same backfill again resumes it."""
+    from datetime import datetime, timedelta
+
+    from cairn.errors import Problem
+    from cairn.project.triggers import parse_interval
+    from cairn.schedule.backfill import backfill as run_backfill
+    from cairn.schedule.backfill import execution_dates
+
+    try:
+        first, last = datetime.fromisoformat(start), datetime.fromisoformat(end)
+        step = timedelta(seconds=parse_interval(every))
+    except ValueError as error:
+        raise CairnError(Problem("bad-dates", str(error),
+                                 hint="dates as 2026-01-01 or 2026-01-01T06:00")) from None
+    console = _console()
+    result = run_backfill(_project(project), pipeline, execution_dates(first, last, step),
+                          _parse_variables(var), max_parallel, console.print)
+    failed = [date for date, status in result.statuses.items() if status != "success"]
+    console.print(f"backfill {result.group}: {len(result.statuses) - len(failed)} of "
+                  f"{len(result.statuses)} dates succeeded")
+    if failed:
+        console.print("not successful: " + ", ".join(failed) + " (run the same command "
+                      "again to resume)")
+        raise typer.Exit(1)
 
 
 @app.command()

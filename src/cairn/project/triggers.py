@@ -14,6 +14,20 @@ _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _EPOCH = datetime(1970, 1, 1)
 
 
+def parse_interval(value: float | str) -> float:
+    """Seconds from 90, "90", "30s", "5m", "2h" or "1d"."""
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _INTERVAL.match(value)
+        if match is None:
+            raise ValueError(f"{value!r} is not an interval: write 30, 30s, 5m, 2h or 1d")
+        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError("the interval must be positive")
+    return seconds
+
+
 class EventSettings(BaseModel):
     """Run once per new file under a folder or an fsspec URL prefix."""
 
@@ -76,18 +90,7 @@ class TriggerSettings(BaseModel):
     @field_validator("interval")
     @classmethod
     def _interval(cls, value: float | str | None) -> float | None:
-        if value is None:
-            return None
-        if isinstance(value, int | float):
-            seconds = float(value)
-        else:
-            match = _INTERVAL.match(value)
-            if match is None:
-                raise ValueError(f"{value!r} is not an interval: write 30, 30s, 5m, 2h or 1d")
-            seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
-        if seconds <= 0:
-            raise ValueError("the interval must be positive")
-        return seconds
+        return None if value is None else parse_interval(value)
 
     @field_validator("timezone")
     @classmethod
