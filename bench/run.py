@@ -1,7 +1,8 @@
 """Cairn benchmarks: whole `cairn` processes on generated projects, plus in-process planning
 and PostgreSQL loading.
 
-Usage: python bench/run.py [--repeat N] [--only w1|w2|w3|plan|help|pushdown|load|r|notebook]
+Usage: python bench/run.py [--repeat N]
+                           [--only w1|w2|w3|plan|help|pushdown|load|r|notebook|scheduler]
                            [--keep]
                            [--postgres URL]
 Prints figures and a table; never judges timings by failing.
@@ -25,9 +26,11 @@ from pathlib import Path
 import pg_admin
 import projects
 import r_exchange
+import scheduler
 from measure import MIB, BenchError, Series, run_once, run_series
 
-WORKLOADS = ("w1", "w2", "w3", "plan", "help", "pushdown", "load", "r", "notebook")
+WORKLOADS = ("w1", "w2", "w3", "plan", "help", "pushdown", "load", "r", "notebook",
+             "scheduler")
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 LOAD_TARGET = 5.0  # Cairn's bulk load at least this many times faster than to_sql
 # Whole-process figures from other tools on this kind of machine (median).
@@ -328,6 +331,60 @@ def bench_notebook(repeat: int) -> list[Row]:
     ]
 
 
+# -- the scheduler ---------------------------------------------------------------------------
+def bench_scheduler(work: Path, repeat: int) -> list[Row]:
+    script = Path(__file__).with_name("scheduler.py")
+    root = scheduler.latency_project(work / "scheduler")
+    window, tick = scheduler.LATENCY_SECONDS, scheduler.LATENCY_TICK
+    print(f"  `cairn scheduler --tick {tick:g}` for {window:g} s, a 1 s interval trigger",
+          flush=True)
+    late = json.loads(run_once([sys.executable, str(script), "latency", str(root),
+                                str(window), str(tick), str(max(repeat, 3))]).stdout)
+    print(f"  {late['runs']} runs {late['statuses']}, {late['started']} started; due -> first"
+          " block: " + ", ".join(f"{s:.3f}" for s in late["latency_s"]) + " s", flush=True)
+    many = scheduler.many_triggers_project(work / "scheduler_many")
+    found = json.loads(run_once([sys.executable, str(script), "throughput", str(many),
+                                 str(repeat)]).stdout)
+    triggers = found["triggers"]
+    print(f"  {found['pipelines']} pipelines, {triggers:,} triggers: _fire "
+          f"{seconds(found['fire_s'])} (warm-up {seconds(found['fire_warmup_s'])}) for "
+          f"{found['fire_runs']:,} runs, {found['fire_statements']:,} SQL statements; idle tick "
+          f"{seconds(found['idle_tick_s'])}, {found['idle_tick_statements']} statements",
+          flush=True)
+    print("  profiled _fire, largest self times: " + ", ".join(
+        f"{where} {share:.0%}" for where, share in found["top_self_s"]), flush=True)
+    idle_note = (f" ({found['idle_ticks_that_fired']} of the ticks found something due)"
+                 if found["idle_ticks_that_fired"] else "")
+    return [
+        Row(f"scheduler: due time -> first block started, 1 s interval, --tick {tick:g} "
+            f"(median of {late['started']} runs)", seconds(late["median_s"]), "< 1 s",
+            check(late["median_s"], 1.0)),
+        Row("  max", seconds(late["max_s"])),
+        Row("  of which due -> `cairn run` took the run over (tick, claim, process start)",
+            seconds(late["to_adopt_median_s"])),
+        Row("  of which took over -> first block", seconds(late["adopt_to_block_median_s"])),
+        Row("  floor: `python -m cairn run` started by hand -> first block",
+            seconds(late["floor_median_s"])),
+        Row(f"scheduler: one _fire making a run for each of {triggers:,} due triggers "
+            f"({found['pipelines']} pipelines x {triggers // found['pipelines']})",
+            seconds(found["fire_s"])),
+        Row("  due triggers turned into runs per second", f"{found['triggers_per_s']:,.0f} /s"),
+        Row("  SQL statements per due trigger",
+            f"{found['fire_statements'] / triggers:.1f}"),
+        *[Row(f"  share of a profiled _fire: {label}", f"{share:.0%}")
+          for label, share in found["parts"] if share >= 0.01],
+        *[Row(f"  self time of a profiled _fire in {label}", f"{share:.0%}")
+          for label, share in found["self_by_package"]],
+        Row(f"  first _fire: {triggers:,} trigger states created, nothing due",
+            seconds(found["first_fire_s"])),
+        Row(f"scheduler: idle tick(), {triggers:,} triggers, nothing due{idle_note}",
+            seconds(found["idle_tick_s"])),
+        Row("  its SQL statements", str(found["idle_tick_statements"])),
+        Row(f"  reading the {found['pipelines']} pipeline.yaml files (first pipelines())",
+            seconds(found["load_s"])),
+    ]
+
+
 # -- output --------------------------------------------------------------------------------
 def machine() -> str:
     """What the figures were measured on."""
@@ -388,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         "load": lambda: bench_load(work, args.repeat, args.postgres, args.load_rows),
         "r": lambda: bench_r(work, args.repeat, args.r_rows),
         "notebook": lambda: bench_notebook(args.repeat),
+        "scheduler": lambda: bench_scheduler(work, args.repeat),
     }
     print(f"cairn benchmarks: {args.repeat} repeats after 1 warm-up, projects in {work}")
     print(machine())

@@ -20,6 +20,9 @@ from cairn.ids import BlockName
 from cairn.project.config import Project, find_project
 from cairn.runtime.runner import Outcome
 
+# Screenshots and other files tests leave for people to look at.
+ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
+
 
 @dataclass
 class ProjectFolder:

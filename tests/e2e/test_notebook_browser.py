@@ -5,22 +5,12 @@ The notebook page of the example project is saved as test-artifacts/notebook.png
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
-from support import CLI, Server
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Chromium is not installed (the test command installs "
-                                "Debian's chromium package)")
+from playwright.sync_api import Page, expect
+from support import ARTIFACTS, CLI, Server
 
 
 @pytest.fixture
@@ -31,13 +21,6 @@ def shop(tmp_path: Path, cli: type[CLI]) -> Iterator[Server]:
     server.stop()
 
 
-@pytest.fixture
-def page() -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        yield context.new_page()
-        browser.close()
 
 
 def replace_code(page: Page, block: str, code: str) -> None:

@@ -10,6 +10,7 @@ import type {
   ProjectInfo,
   Run,
   RunDetail,
+  Trigger,
 } from "./types";
 
 const TOKEN_KEY = "cairn.token";
@@ -148,6 +149,10 @@ export const api = {
   runDetail: (id: string) => request<RunDetail>("GET", `/api/runs/${e(id)}`),
   runLogs: (id: string, b: string) =>
     request<{ text: string }>("GET", `/api/runs/${e(id)}/logs/${e(b)}`),
+
+  triggers: (p: string) => request<Trigger[]>("GET", `/api/pipelines/${e(p)}/triggers`),
+  setTriggerPaused: (p: string, t: string, paused: boolean) =>
+    request<{ name: string; paused: boolean }>("PUT", `/api/pipelines/${e(p)}/triggers/${e(t)}`, { paused }),
 };
 
 export function notebookSocketUrl(p: string): string {

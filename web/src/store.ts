@@ -98,3 +98,22 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   }
   return true;
 }
+
+/** `next`, keeping the objects of `prev` that are equal to their counterpart (same `key`),
+ * and `prev` itself when nothing changed: memoized rows then re-render only when their own
+ * item changed. */
+export function reuseEqual<T>(prev: readonly T[] | null, next: T[], key: (item: T) => string): T[] {
+  if (prev === null) return next;
+  const old = new Map(prev.map((item) => [key(item), item]));
+  let same = prev.length === next.length;
+  const merged = next.map((item, i) => {
+    const before = old.get(key(item));
+    if (before !== undefined && deepEqual(before, item)) {
+      if (prev[i] !== before) same = false;
+      return before;
+    }
+    same = false;
+    return item;
+  });
+  return same ? (prev as T[]) : merged;
+}

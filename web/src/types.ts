@@ -125,3 +125,16 @@ export interface ProjectInfo {
   root: string;
   pipelines: { name: string; blocks: number; last_run: Run | null }[];
 }
+
+export type TriggerKind = "schedule" | "event" | "api" | "after";
+
+export interface Trigger {
+  name: string;
+  kind: TriggerKind;
+  /** What it waits for, in words: "every 60 s", "cron 0 6 * * * (UTC)", ... */
+  when: string;
+  catch_up: string;
+  paused: boolean;
+  /** The next scheduled time (ISO, UTC); null for triggers that wait for an event. */
+  next_fire: string | null;
+}

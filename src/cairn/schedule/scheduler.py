@@ -49,6 +49,7 @@ class Scheduler:
     silence_seconds: float = 5 * HEARTBEAT_SECONDS  # no heartbeat this long: the run died
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _settings: dict[str, _Cached] = field(default_factory=dict)
+    _active: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.metadata = open_metadata(self.project)
@@ -77,6 +78,10 @@ class Scheduler:
         pipelines = self.pipelines()
         self._collect_finished()
         self._fail_silent()
+        # Runs going per pipeline, read once a tick (queued runs do not count).
+        self._active = {}
+        for run in self.metadata.active_runs():
+            self._active[run.pipeline] = self._active.get(run.pipeline, 0) + 1
         self._fire(pipelines, utc_now())
         self._dispatch(pipelines)
 
@@ -102,7 +107,7 @@ class Scheduler:
 
     def _create(self, pipeline: str, settings: PipelineSettings, trigger: TriggerSettings,
                 key: str, moment: datetime, variables: dict[str, Any]) -> None:
-        busy = len(self.metadata.active_runs(pipeline)) >= settings.max_concurrent_runs
+        busy = self._active.get(pipeline, 0) >= settings.max_concurrent_runs
         status = "skipped" if busy and settings.on_overlap == "skip" else "queued"
         self.metadata.create_scheduled_run(new_run_id(), pipeline, trigger.name, key, moment,
                                            {**trigger.variables, **variables}, status)
@@ -152,10 +157,11 @@ class Scheduler:
             settings = pipelines.get(run.pipeline)
             if settings is None:
                 continue
-            if len(self.metadata.active_runs(run.pipeline)) >= settings.max_concurrent_runs:
+            if self._active.get(run.pipeline, 0) >= settings.max_concurrent_runs:
                 continue  # it stays queued until a slot frees
             if self.metadata.claim_run(run.id):
                 self.children[run.id] = self._launch(run)
+                self._active[run.pipeline] = self._active.get(run.pipeline, 0) + 1
 
     def _launch(self, run: Any) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "cairn", "--profile", self.project.profile, "run",

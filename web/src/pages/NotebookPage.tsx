@@ -4,6 +4,7 @@ import { NotebookContext, type NotebookContextValue, useNotebook } from "../note
 import { NotebookController } from "../notebook/controller";
 import { GraphView } from "../notebook/GraphView";
 import { LazyMounter } from "../notebook/lazy";
+import { RecentRuns, TriggersPanel } from "../notebook/SchedulePanels";
 import { useSignal } from "../store";
 import type { Language } from "../types";
 
@@ -32,6 +33,8 @@ export function NotebookPage({ pipeline }: { pipeline: string }) {
           </main>
           <aside className="side">
             <GraphView />
+            <TriggersPanel pipeline={pipeline} />
+            <RecentRuns pipeline={pipeline} />
           </aside>
         </div>
       </div>
