@@ -20,8 +20,9 @@ STATUS_STYLE = {
     "upstream_failed": "yellow",
     "interrupted": "magenta",
     "running": "cyan",
+    "skipped": "dim",
 }
-MARK = {"success": "✓", "failed": "✗", "upstream_failed": "↷"}
+MARK = {"success": "✓", "failed": "✗", "upstream_failed": "↷", "skipped": "⊘"}
 
 
 def human_bytes(size: int | None) -> str:
@@ -99,6 +100,8 @@ class ProgressDisplay:
             if outcome.failure and outcome.status == "failed":
                 self.console.print(f"[red]{escape(outcome.failure.describe())}[/]",
                                    highlight=False)
+            elif outcome.failure:  # not run: say why
+                self.console.print(f"  [dim]{escape(outcome.failure.message)}[/]")
 
 
 def summary_table(display: ProgressDisplay, order: Sequence[BlockName]) -> Table:

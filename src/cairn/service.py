@@ -160,7 +160,7 @@ def run_pipeline(
         except KeyboardInterrupt:
             metadata.interrupt_run(run_id, "stopped by the user (Ctrl-C)")
             raise
-        failed = sorted(b for b, s in statuses.items() if s != "success")
+        failed = sorted(b for b, s in statuses.items() if s not in ("success", "skipped"))
         status = "failed" if failed else "success"
         metadata.finish_run(run_id, status, f"blocks not successful: {', '.join(failed)}"
                             if failed else None)

@@ -14,6 +14,7 @@ from cairn.blocks.parse import SQLTargets, parse_block
 from cairn.blocks.spec import BlockSpec
 from cairn.errors import CairnError, Problem, closest
 from cairn.ids import BlockName
+from cairn.project.conditions import TriggerRule, check_expression
 from cairn.project.config import Project, RunSettings
 from cairn.project.triggers import TriggerSettings
 from cairn.project.yaml_file import validate
@@ -43,6 +44,19 @@ class BlockSettings(RunSettings):
     materialize: Literal["table", "view"] | None = None
     write: Literal["replace", "append", "fail"] | None = None
     dialect: str | None = None
+    run_if: str | None = None  # runs only when this expression is true
+    trigger_rule: TriggerRule = "all_success"
+    condition: bool = False  # a false main output skips the blocks downstream
+
+    @field_validator("run_if")
+    @classmethod
+    def _expression(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                check_expression(value)
+            except SyntaxError as error:
+                raise ValueError(f"run_if is not an expression: {error.msg}") from None
+        return value
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from cairn.blocks.spec import BlockSpec
 from cairn.errors import BlockError
 from cairn.graph.build import Graph
-from cairn.ids import BlockName, RunId
+from cairn.ids import BlockName, RunId, VariableName
 from cairn.io.secrets import redact
+from cairn.project.conditions import evaluate, gate
 from cairn.project.pipeline import Pipeline, SensorSettings
 from cairn.runtime.capture import block_output
 from cairn.runtime.context import RunContext
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
     from cairn.io.database import SQLResult
     from cairn.io.pool import Databases
     from cairn.store.metadata import MetadataStore
-
-FAILED = ("failed", "upstream_failed")
 
 
 class RunObserver(Protocol):
@@ -167,6 +166,7 @@ class Runner:
         """Run `selected` (skipping `already_done`); return each block's final status."""
         self.run_id = run_id
         self.status = {}  # a runner may serve several runs (the notebook keeps one)
+        self.closed: set[BlockName] = set()  # condition blocks whose answer was false
         self.attempts_before = dict(attempts_before or {})
         self.variables = dict(variables)
         self.execution_date = execution_date
@@ -186,9 +186,8 @@ class Runner:
                 if block in already_done:
                     self.status[block] = "success"
                     sorter.done(block)
-                elif failed := [u for u in self.graph.upstream[block]
-                                if self.status.get(u) in FAILED]:
-                    self._record_upstream_failed(block, failed)
+                elif (verdict := self._verdict(block)) is not None:
+                    self._record_not_run(block, *verdict)
                     sorter.done(block)
                 else:
                     running[block] = self._start(block, 1)
@@ -211,13 +210,38 @@ class Runner:
             if attempt.thread is not None:
                 _interrupt_thread(attempt.thread, KeyboardInterrupt)
 
-    def _record_upstream_failed(self, block: BlockName, failed: list[BlockName]) -> None:
-        self.status[block] = "upstream_failed"
-        message = f"not run: upstream block {', '.join(failed)} failed"
-        self.metadata.record_block(self.run_id, self.pipeline.name, block, "upstream_failed",
-                                   message)
-        self.observer.block_finished(block, Outcome(block, 0, "upstream_failed",
-                                                    failure=Failure(message, None, None, "")))
+    def _verdict(self, block: BlockName) -> tuple[str, str] | None:
+        """None if the block runs now, else its status and why (main thread)."""
+        settings = self.pipeline.block_settings[block]
+        parents: dict[str, str] = {}
+        for parent in self.graph.upstream[block]:
+            status = self.status.get(parent, "success")  # not in this run: ran before
+            parents[parent] = "skipped" if parent in self.closed else status
+        decided = gate(settings.trigger_rule, parents)
+        if decided is not None or settings.run_if is None:
+            return decided
+        self._ensure_upstream_values(block)
+        try:
+            if evaluate(settings.run_if, self._lookup):
+                return None
+        except Exception as error:  # a name missing, a type mismatch: the block fails
+            return "failed", f"run_if `{settings.run_if}` failed: {type(error).__name__}: {error}"
+        return "skipped", f"not run: run_if `{settings.run_if}` is false"
+
+    def _lookup(self, name: str) -> Any:
+        """A run variable or an upstream output, by name, for `run_if`."""
+        source = self.graph.definitions.get(VariableName(name))
+        if source is not None:
+            return self._value(source, name, for_sql=False)
+        if name in self.variables:
+            return self.variables[name]
+        raise NameError(f"{name!r} is neither a run variable nor an output of a block")
+
+    def _record_not_run(self, block: BlockName, status: str, reason: str) -> None:
+        self.status[block] = status
+        self.metadata.record_block(self.run_id, self.pipeline.name, block, status, reason)
+        self.observer.block_finished(block, Outcome(block, 0, status,
+                                                    failure=Failure(reason, None, None, "")))
 
     def _start(self, block: BlockName, number: int) -> _Attempt:
         self._ensure_upstream_values(block)
@@ -255,6 +279,9 @@ class Runner:
     def _finish(self, attempt: _Attempt, outcome: Outcome) -> None:
         if outcome.status == "success":
             self.values[attempt.block] = outcome.outputs
+            if (self.pipeline.block_settings[attempt.block].condition
+                    and not outcome.outputs.get(attempt.block)):
+                self.closed.add(attempt.block)  # its downstream see it as skipped
         self.metadata.finish_block(
             attempt.block_run_id,
             outcome.status,
