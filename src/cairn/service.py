@@ -45,6 +45,22 @@ def checked_plan(project: Project, name: str, variables: Mapping[str, Any] | Non
     return pipeline, graph
 
 
+def conditions(pipeline: Pipeline) -> dict[BlockName, dict[str, object]]:
+    """What decides whether each block runs, where it is not the default."""
+    shown: dict[BlockName, dict[str, object]] = {}
+    for block, settings in pipeline.block_settings.items():
+        decided: dict[str, object] = {}
+        if settings.run_if is not None:
+            decided["run_if"] = settings.run_if
+        if settings.condition:
+            decided["condition"] = True
+        if settings.trigger_rule != "all_success":
+            decided["trigger_rule"] = settings.trigger_rule
+        if decided:
+            shown[block] = decided
+    return shown
+
+
 def check_blocks(pipeline: Pipeline, names: Sequence[str]) -> list[BlockName]:
     for name in names:
         if name not in pipeline.blocks:

@@ -130,3 +130,21 @@ def test_run_if_naming_nothing_fails_the_block(project: ProjectFolder, cli: type
     result = cli.run("run", "p", cwd=project.root)
     assert result.returncode == 1
     assert "run_if `nope` failed: NameError" in result.stdout
+
+
+def test_graph_shows_conditions(project: ProjectFolder, cli: type[CLI]) -> None:
+    import json
+
+    project.pipeline("p", {"a.py": "a = True\n", "b.py": "b = a\n"},
+                     "blocks:\n  - {name: a, condition: true}\n"
+                     "  - {name: b, run_if: \"a\", trigger_rule: none_failed}\n")
+    document = json.loads(cli.run("graph", "p", "--format", "json", cwd=project.root,
+                                  check=True).stdout)
+    assert document["blocks"] == [
+        {"name": "a", "language": "python", "file": str(project.root / "pipelines/p/a.py"),
+         "condition": True},
+        {"name": "b", "language": "python", "file": str(project.root / "pipelines/p/b.py"),
+         "run_if": "a", "trigger_rule": "none_failed"},
+    ]
+    text = cli.run("graph", "p", cwd=project.root, check=True).stdout
+    assert "b [python] <- a (a)  (run_if: a, trigger_rule: none_failed)" in text

@@ -12,10 +12,14 @@ from cairn.ids import BlockName
 FORMATS = ("text", "json", "mermaid", "dot")
 
 
-def to_json(graph: Graph, blocks: Mapping[BlockName, BlockSpec]) -> str:
+Notes = Mapping[BlockName, Mapping[str, object]]  # per block: settings worth showing
+
+
+def to_json(graph: Graph, blocks: Mapping[BlockName, BlockSpec], notes: Notes) -> str:
     document = {
         "blocks": [
-            {"name": b, "language": blocks[b].language, "file": str(blocks[b].file)}
+            {"name": b, "language": blocks[b].language, "file": str(blocks[b].file),
+             **notes.get(b, {})}
             for b in graph.order
         ],
         "edges": [
@@ -45,7 +49,7 @@ def to_dot(graph: Graph) -> str:
     return "\n".join(lines)
 
 
-def to_text(graph: Graph, blocks: Mapping[BlockName, BlockSpec]) -> str:
+def to_text(graph: Graph, blocks: Mapping[BlockName, BlockSpec], notes: Notes) -> str:
     lines = []
     for block in graph.order:
         spec = blocks[block]
@@ -54,15 +58,20 @@ def to_text(graph: Graph, blocks: Mapping[BlockName, BlockSpec]) -> str:
             f"{source} ({', '.join(names)})" if names else str(source)
             for source, names in sources.items()
         )
-        lines.append(f"{block} [{spec.language}]" + (f" <- {reads}" if reads else ""))
+        shown = ", ".join(f"{key}: {value}" for key, value in notes.get(block, {}).items())
+        lines.append(f"{block} [{spec.language}]" + (f" <- {reads}" if reads else "")
+                     + (f"  ({shown})" if shown else ""))
     return "\n".join(lines)
 
 
-def render(graph: Graph, blocks: Mapping[BlockName, BlockSpec], fmt: str) -> str:
+def render(graph: Graph, blocks: Mapping[BlockName, BlockSpec], fmt: str,
+           notes: Notes | None = None) -> str:
+    """`notes` are per-block settings to show (conditions, trigger rules)."""
+    notes = notes or {}
     if fmt == "json":
-        return to_json(graph, blocks)
+        return to_json(graph, blocks, notes)
     if fmt == "mermaid":
         return to_mermaid(graph)
     if fmt == "dot":
         return to_dot(graph)
-    return to_text(graph, blocks)
+    return to_text(graph, blocks, notes)
