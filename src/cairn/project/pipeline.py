@@ -47,6 +47,8 @@ class BlockSettings(RunSettings):
     run_if: str | None = None  # runs only when this expression is true
     trigger_rule: TriggerRule = "all_success"
     condition: bool = False  # a false main output skips the blocks downstream
+    fan_out: bool = False  # its main output is a list: mapped children run once per item
+    map: Literal["zip", "cross"] | None = None  # run once per item of the fan-out parents
 
     @field_validator("run_if")
     @classmethod

@@ -8,6 +8,7 @@ a worker thread runs one attempt of one block and hands back its outcome.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import json
 import queue
 import resource
@@ -31,7 +32,7 @@ from cairn.project.pipeline import Pipeline, SensorSettings
 from cairn.runtime.capture import block_output
 from cairn.runtime.context import RunContext
 from cairn.runtime.failure import Failure, describe_failure
-from cairn.runtime.values import StoredOutput, TableRef
+from cairn.runtime.values import StoredOutput, TableRef, table_kind
 from cairn.runtime.variable_store import StoredOutputs, VariableStore
 
 if TYPE_CHECKING:
@@ -74,6 +75,17 @@ class _Attempt:
     block_run_id: int
     deadline: float | None
     thread: threading.Thread | None = None
+    unit: str = ""  # what is recorded: the block, or `block[i]` for an item of a mapped block
+    item: dict[str, Any] | None = None  # a mapped block's item: the fan-out parents' values
+
+
+@dataclass
+class _Mapped:
+    """The items of a mapped block in this run: their outputs, once each is done."""
+
+    total: int
+    outputs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    failed: set[int] = field(default_factory=set)
 
 
 class _LogSink:
@@ -150,7 +162,7 @@ class Runner:
         self.max_parallel = max_parallel
         self.values: dict[BlockName, dict[str, Any] | StoredOutputs] = {}
         self.status: dict[BlockName, str] = {}
-        self.running: dict[BlockName, _Attempt] = {}
+        self.running: dict[str, _Attempt] = {}
         self.results: queue.Queue[tuple[_Attempt, Outcome]] = queue.Queue()
 
     # -- the main loop -------------------------------------------------------------------
@@ -177,11 +189,17 @@ class Runner:
         )
         sorter.prepare()
         ready: deque[BlockName] = deque()
-        running: dict[BlockName, _Attempt] = {}
+        items: deque[tuple[BlockName, str, dict[str, Any]]] = deque()  # of mapped blocks
+        running: dict[str, _Attempt] = {}
         self.running = running
+        self.mapped: dict[BlockName, _Mapped] = {}
         while sorter.is_active():
             ready.extend(sorted(sorter.get_ready(), key=position.__getitem__))
-            while ready and len(running) < self.max_parallel:
+            while (ready or items) and len(running) < self.max_parallel:
+                if items:
+                    block, unit, item = items.popleft()
+                    running[unit] = self._start(block, 1, unit, item)
+                    continue
                 block = ready.popleft()
                 if block in already_done:
                     self.status[block] = "success"
@@ -189,20 +207,105 @@ class Runner:
                 elif (verdict := self._verdict(block)) is not None:
                     self._record_not_run(block, *verdict)
                     sorter.done(block)
+                elif self.pipeline.block_settings[block].map:
+                    try:
+                        todo = self._items(block)
+                    except BlockError as error:
+                        self._record_not_run(block, "failed", error.message)
+                        sorter.done(block)
+                        continue
+                    items.extend(todo)
+                    if not todo:  # no items, or all done before a resume
+                        self._finish_mapped(block)
+                        sorter.done(block)
                 else:
                     running[block] = self._start(block, 1)
             if not running:
                 continue
             attempt, outcome = self._next_outcome(running)
-            del running[attempt.block]
+            del running[attempt.unit]
             self._finish(attempt, outcome)
             retries = self.pipeline.policies[attempt.block].retries
             if outcome.status == "failed" and attempt.number <= retries:
-                running[attempt.block] = self._start(attempt.block, attempt.number + 1)
-            else:
+                running[attempt.unit] = self._start(attempt.block, attempt.number + 1,
+                                                    attempt.unit, attempt.item)
+            elif attempt.item is None:
                 self.status[attempt.block] = outcome.status
                 sorter.done(attempt.block)
+            elif self._item_done(attempt, outcome):
+                sorter.done(attempt.block)
         return self.status
+
+    # -- mapped blocks ---------------------------------------------------------------------
+    def _items(self, block: BlockName) -> list[tuple[BlockName, str, dict[str, Any]]]:
+        """One unit per item of the fan-out parents (zipped, or crossed when asked), but for
+        items a resumed run already finished."""
+        self._ensure_upstream_values(block)
+        parents = [u for u in self.graph.upstream[block]
+                   if self.pipeline.block_settings[u].fan_out]
+        spec = self.pipeline.blocks[block]
+        if not parents:
+            raise BlockError(f"block {block} is mapped but no upstream block has fan_out: true",
+                             file=str(spec.file))
+        lists = []
+        for parent in parents:
+            value = self._value(parent, parent, for_sql=False)
+            if table_kind(value) is not None or isinstance(value, str | bytes | dict):
+                raise BlockError(f"fan-out block {parent} must return a list of items, not "
+                                 f"{type(value).__name__}", file=str(spec.file))
+            lists.append(list(value))
+        if self.pipeline.block_settings[block].map == "cross":
+            combinations = list(itertools.product(*lists))
+        elif len({len(values) for values in lists}) > 1:
+            sizes = ", ".join(f"{p}: {len(v)}" for p, v in zip(parents, lists, strict=True))
+            raise BlockError(f"the fan-out parents of {block} have different numbers of items "
+                             f"({sizes}); they are zipped (set `map: cross` to combine them)",
+                             file=str(spec.file))
+        else:
+            combinations = list(zip(*lists, strict=True))
+        mapped = self.mapped[block] = _Mapped(len(combinations))
+        todo = []
+        for index, combination in enumerate(combinations):
+            unit = f"{block}[{index}]"
+            done = self.metadata.latest_success(self.pipeline.name, unit, self.run_id)
+            if done is not None:
+                stored = [StoredOutput(**o) for o in json.loads(done.outputs)]
+                earlier = StoredOutputs(self.store, self.run_id, BlockName(unit), stored)
+                mapped.outputs[index] = {name: earlier.get(name) for name in earlier.names()}
+            else:
+                todo.append((block, unit, dict(zip(parents, combination, strict=True))))
+        return todo
+
+    def _item_done(self, attempt: _Attempt, outcome: Outcome) -> bool:
+        """Record an item's result; True once every item of its block is done."""
+        mapped = self.mapped[attempt.block]
+        index = int(attempt.unit[len(attempt.block) + 1 : -1])
+        if outcome.status == "success":
+            mapped.outputs[index] = outcome.outputs
+        else:
+            mapped.failed.add(index)
+        if len(mapped.outputs) + len(mapped.failed) < mapped.total:
+            return False
+        self._finish_mapped(attempt.block)
+        return True
+
+    def _finish_mapped(self, block: BlockName) -> None:
+        """The block's outputs become the ordered lists of its items' outputs."""
+        mapped = self.mapped[block]
+        names = dict.fromkeys(n for outputs in mapped.outputs.values() for n in outputs)
+        collected = {name: [mapped.outputs[i].get(name) for i in sorted(mapped.outputs)]
+                     for name in names}
+        block_run_id = self.metadata.start_block(self.run_id, self.pipeline.name, block, 1)
+        if mapped.failed:
+            failures = ", ".join(f"{block}[{i}]" for i in sorted(mapped.failed))
+            outcome = Outcome(block, 1, "failed", failure=Failure(
+                f"{len(mapped.failed)} of {mapped.total} items failed: {failures}", None, None,
+                ""))
+        else:
+            outcome = Outcome(block, 1, "success", collected,
+                              self.store.save(self.run_id, block, collected))
+        self.status[block] = outcome.status
+        self._finish(_Attempt(block, 1, 1, block_run_id, None, unit=block), outcome)
 
     def interrupt(self) -> None:
         """Stop the blocks running now: each fails with KeyboardInterrupt."""
@@ -243,22 +346,26 @@ class Runner:
         self.observer.block_finished(block, Outcome(block, 0, status,
                                                     failure=Failure(reason, None, None, "")))
 
-    def _start(self, block: BlockName, number: int) -> _Attempt:
+    def _start(self, block: BlockName, number: int, unit: str | None = None,
+               item: dict[str, Any] | None = None) -> _Attempt:
         self._ensure_upstream_values(block)
+        unit = unit or block
         policy = self.pipeline.policies[block]
         delay = policy.delay_before(number)
         deadline = time.monotonic() + delay + policy.timeout if policy.timeout else None
-        recorded = number + self.attempts_before.get(block, 0)
-        block_run_id = self.metadata.start_block(self.run_id, self.pipeline.name, block, recorded)
-        attempt = _Attempt(block, number, recorded, block_run_id, deadline)
+        recorded = number + self.attempts_before.get(BlockName(unit), 0)
+        block_run_id = self.metadata.start_block(self.run_id, self.pipeline.name,
+                                                 BlockName(unit), recorded)
+        attempt = _Attempt(block, number, recorded, block_run_id, deadline, unit=unit,
+                           item=item)
         attempt.thread = threading.Thread(
-            target=self._work, args=(attempt, delay), name=f"cairn-{block}", daemon=True
+            target=self._work, args=(attempt, delay), name=f"cairn-{unit}", daemon=True
         )
-        self.observer.block_started(block, recorded)
+        self.observer.block_started(BlockName(unit), recorded)
         attempt.thread.start()
         return attempt
 
-    def _next_outcome(self, running: dict[BlockName, _Attempt]) -> tuple[_Attempt, Outcome]:
+    def _next_outcome(self, running: dict[str, _Attempt]) -> tuple[_Attempt, Outcome]:
         while True:
             deadlines = [a.deadline for a in running.values() if a.deadline is not None]
             wait = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
@@ -272,12 +379,12 @@ class Runner:
                 timeout = self.pipeline.policies[late.block].timeout
                 failure = Failure(f"timed out after {timeout:g} s", None, None, "")
                 return late, Outcome(late.block, late.recorded, "failed", failure=failure)
-            if running.get(attempt.block) is attempt:
+            if running.get(attempt.unit) is attempt:
                 return attempt, outcome
             # else: the late result of an attempt that already timed out; ignore it
 
     def _finish(self, attempt: _Attempt, outcome: Outcome) -> None:
-        if outcome.status == "success":
+        if outcome.status == "success" and attempt.item is None:
             self.values[attempt.block] = outcome.outputs
             if (self.pipeline.block_settings[attempt.block].condition
                     and not outcome.outputs.get(attempt.block)):
@@ -292,7 +399,7 @@ class Runner:
             outputs=[o.to_dict() for o in outcome.stored],
             profile=outcome.profile,
         )
-        self.observer.block_finished(attempt.block, outcome)
+        self.observer.block_finished(BlockName(attempt.unit), outcome)
 
     # -- inputs --------------------------------------------------------------------------
     def _ensure_upstream_values(self, block: BlockName) -> None:
@@ -337,9 +444,9 @@ class Runner:
 
     # -- one attempt, in a worker thread ---------------------------------------------------
     def _work(self, attempt: _Attempt, delay: float) -> None:
-        block = attempt.block
+        block, unit = attempt.block, BlockName(attempt.unit)
         spec = self.pipeline.blocks[block]
-        sink = _LogSink(self.store.log_path(self.run_id, block), block, attempt.recorded,
+        sink = _LogSink(self.store.log_path(self.run_id, unit), unit, attempt.recorded,
                         self.observer)
         sensor = self.pipeline.block_settings[block].sensor
         started = time.perf_counter()
@@ -347,8 +454,8 @@ class Runner:
             _sleep(delay)
             with block_output(sink):
                 outputs, sql = (self._poll(spec, attempt.recorded, sensor, sink) if sensor
-                                else self._execute(spec, attempt.recorded))
-                stored = self.store.save(self.run_id, block, outputs)
+                                else self._execute(spec, attempt.recorded, attempt.item))
+                stored = self.store.save(self.run_id, unit, outputs)
             rows = [o.rows for o in stored if o.rows is not None]
             outcome = Outcome(block, attempt.recorded, "success", outputs, stored,
                               rows_out=sql.rows if sql else (sum(rows) if rows else None),
@@ -383,8 +490,9 @@ class Runner:
             _sleep(wait)
             poll += 1
 
-    def _execute(self, spec: BlockSpec, attempt: int) -> tuple[dict[str, Any], SQLResult | None]:
-        inputs = self._inputs(spec)
+    def _execute(self, spec: BlockSpec, attempt: int, item: dict[str, Any] | None = None,
+                 ) -> tuple[dict[str, Any], SQLResult | None]:
+        inputs = {**self._inputs(spec), **(item or {})}  # an item replaces its parents' lists
         if spec.language == "sql":
             from cairn.blocks.sql_run import run_sql
 
