@@ -150,9 +150,10 @@ def graph(
     if format not in FORMATS:
         raise CairnError(Problem("bad-format", f"unknown format {format!r}",
                                  hint="use one of " + ", ".join(FORMATS)))
-    pipeline_model, graph_model = service.plan(_project(project), pipeline)
+    found = _project(project)
+    pipeline_model, graph_model = service.plan(found, pipeline)
     print(redact(render(graph_model, pipeline_model.blocks, format,
-                        service.conditions(pipeline_model))))
+                        service.block_notes(found, pipeline_model))))
     if graph_model.problems and format != "json":
         _print_problems(graph_model.problems)
     if graph_model.problems:

@@ -45,11 +45,20 @@ def checked_plan(project: Project, name: str, variables: Mapping[str, Any] | Non
     return pipeline, graph
 
 
-def conditions(pipeline: Pipeline) -> dict[BlockName, dict[str, object]]:
-    """What decides whether each block runs, where it is not the default."""
+def block_notes(project: Project, pipeline: Pipeline) -> dict[BlockName, dict[str, object]]:
+    """What decides whether and how often each block runs, where it is not the default, and
+    the number of items of mapped blocks in the latest run."""
+    mapping = any(s.map for s in pipeline.block_settings.values())
+    items = _latest_item_counts(project, pipeline.name) if mapping else {}
     shown: dict[BlockName, dict[str, object]] = {}
     for block, settings in pipeline.block_settings.items():
         decided: dict[str, object] = {}
+        if settings.fan_out:
+            decided["fan_out"] = True
+        if settings.map:
+            decided["map"] = settings.map
+            if block in items:
+                decided["items"] = items[block]
         if settings.run_if is not None:
             decided["run_if"] = settings.run_if
         if settings.condition:
@@ -59,6 +68,21 @@ def conditions(pipeline: Pipeline) -> dict[BlockName, dict[str, object]]:
         if decided:
             shown[block] = decided
     return shown
+
+
+def _latest_item_counts(project: Project, pipeline: str) -> dict[str, int]:
+    metadata = open_metadata(project)
+    try:
+        latest = metadata.latest_run(pipeline)
+        units = {r.block for r in metadata.block_runs(latest.id)} if latest else set()
+    finally:
+        metadata.close()
+    counts: dict[str, int] = {}
+    for unit in units:
+        if unit.endswith("]") and "[" in unit:
+            block = unit[: unit.rindex("[")]
+            counts[block] = counts.get(block, 0) + 1
+    return counts
 
 
 def check_blocks(pipeline: Pipeline, names: Sequence[str]) -> list[BlockName]:

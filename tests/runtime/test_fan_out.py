@@ -92,3 +92,20 @@ def test_zip_needs_equal_lengths_and_cross_combines(project: ProjectFolder,
     assert service.run_pipeline(project.load(), "p", observer).status == "success"
     assert service.read_output(project.load(), "p", "pair") == {
         "pair": ["a1", "a2", "a3", "b1", "b2", "b3"]}
+
+
+def test_tables_fan_out_in_partitions_and_graph_counts_items(
+        project: ProjectFolder, observer: RecordingObserver, cli: type[CLI]) -> None:
+    project.pipeline("p", {
+        "rows.py": "import pandas as pd\nrows = pd.DataFrame({'n': range(25)})\n",
+        "part_sum.py": "part_sum = int(rows['n'].sum())\n",
+        "grand.py": "grand = sum(part_sum)\n",
+    }, "blocks:\n  - {name: rows, fan_out: true, partition_rows: 10}\n"
+       "  - {name: part_sum, map: zip}\n")
+    assert service.run_pipeline(project.load(), "p", observer).status == "success"
+    assert service.read_output(project.load(), "p", "part_sum") == {
+        "part_sum": [45, 145, 110]}
+    assert service.read_output(project.load(), "p", "grand") == {"grand": 300}
+    text = cli.run("graph", "p", cwd=project.root, check=True).stdout
+    assert "part_sum [python] <- rows (rows)  (map: zip, items: 3)" in text
+    assert "rows [python]  (fan_out: True)" in text

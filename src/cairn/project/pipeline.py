@@ -48,6 +48,7 @@ class BlockSettings(RunSettings):
     trigger_rule: TriggerRule = "all_success"
     condition: bool = False  # a false main output skips the blocks downstream
     fan_out: bool = False  # its main output is a list: mapped children run once per item
+    partition_rows: int = Field(default=10_000, gt=0)  # a fan-out DataFrame's items' size
     map: Literal["zip", "cross"] | None = None  # run once per item of the fan-out parents
 
     @field_validator("run_if")

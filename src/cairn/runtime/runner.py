@@ -247,13 +247,7 @@ class Runner:
         if not parents:
             raise BlockError(f"block {block} is mapped but no upstream block has fan_out: true",
                              file=str(spec.file))
-        lists = []
-        for parent in parents:
-            value = self._value(parent, parent, for_sql=False)
-            if table_kind(value) is not None or isinstance(value, str | bytes | dict):
-                raise BlockError(f"fan-out block {parent} must return a list of items, not "
-                                 f"{type(value).__name__}", file=str(spec.file))
-            lists.append(list(value))
+        lists = [self._fan_out_items(parent, spec) for parent in parents]
         if self.pipeline.block_settings[block].map == "cross":
             combinations = list(itertools.product(*lists))
         elif len({len(values) for values in lists}) > 1:
@@ -275,6 +269,21 @@ class Runner:
             else:
                 todo.append((block, unit, dict(zip(parents, combination, strict=True))))
         return todo
+
+    def _fan_out_items(self, parent: BlockName, child: BlockSpec) -> list[Any]:
+        """A fan-out block's items: its list (or iterator), or its table in partitions."""
+        value = self._value(parent, parent, for_sql=False)
+        kind = table_kind(value)
+        if kind is not None:
+            size = self.pipeline.block_settings[parent].partition_rows
+            rows = len(value) if kind != "arrow" else value.num_rows
+            if kind == "pandas":
+                return [value.iloc[start : start + size] for start in range(0, rows, size)]
+            return [value.slice(start, size) for start in range(0, rows, size)]
+        if isinstance(value, str | bytes | dict):
+            raise BlockError(f"fan-out block {parent} must return a list of items or a table, "
+                             f"not {type(value).__name__}", file=str(child.file))
+        return list(value)
 
     def _item_done(self, attempt: _Attempt, outcome: Outcome) -> bool:
         """Record an item's result; True once every item of its block is done."""
