@@ -37,9 +37,11 @@ def graph_json(project: Project, pipeline: Pipeline, graph: Graph) -> dict[str, 
             list(graph.order)]
     except ValueError:
         layers = [list(graph.order)]
+    notes = service.block_notes(project, pipeline)
     return {
         "blocks": [{"name": b, "language": pipeline.blocks[b].language,
-                    "file": relative(pipeline.blocks[b].file, project.root)}
+                    "file": relative(pipeline.blocks[b].file, project.root),
+                    "notes": notes.get(b, {})}
                    for b in graph.order],
         "edges": [{"from": e.source, "to": e.target, "names": list(e.names)}
                   for e in graph.edges()],
