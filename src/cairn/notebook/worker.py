@@ -95,11 +95,14 @@ class Notebook:
     def snapshot(self) -> dict[str, Any]:
         pipeline, graph = self._plan()
         stale = self._stale(pipeline, graph)
-        blocks = {}
+        blocks: dict[str, dict[str, Any]] = {}
         for block in graph.order:
             state = self._block_state(block)
             state["stale"] = stale[block]
             blocks[block] = state
+            for unit, unit_state in self.state.items():  # the items of a mapped block
+                if unit.startswith(f"{block}[") and unit.endswith("]"):
+                    blocks[unit] = unit_state
         running = None
         if self.runner is not None and self.runner.running:
             running = next(iter(self.runner.running))
