@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import textwrap
 from collections.abc import Iterator
@@ -15,6 +16,11 @@ from cairn.blocks.r_analysis import RAnalysis, analyze_r
 from cairn.errors import CairnError
 from cairn.graph.build import build_graph
 from cairn.ids import BlockName
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("Rscript") is None,
+    reason="R is not installed (the test command installs r-base-core and r-cran-jsonlite "
+    "from Debian's packages when it runs as root)")
 
 
 def unsupported(reason: str) -> pytest.MarkDecorator:

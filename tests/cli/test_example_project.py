@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pytest
 from support import CLI
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("Rscript") is None,
+    reason="R is not installed (the test command installs r-base-core and r-cran-jsonlite "
+    "from Debian's packages when it runs as root)")
 
 
 def test_init_run_and_inspect_the_example(tmp_path: Path, cli: type[CLI]) -> None:

@@ -5,12 +5,17 @@ The notebook page of the example project is saved as test-artifacts/notebook.png
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 from support import ARTIFACTS, CLI, Server
+
+pytestmark = pytest.mark.skipif(shutil.which("Rscript") is None,
+                                reason="the example project has an R block and R is not "
+                                "installed (the test command installs it as root)")
 
 
 @pytest.fixture

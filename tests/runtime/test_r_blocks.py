@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 from pathlib import Path
 
@@ -13,6 +14,11 @@ from support import ProjectFolder, RecordingObserver, cairn
 from cairn import service
 from cairn.ids import BlockName
 from cairn.runtime.runner import Outcome
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("Rscript") is None,
+    reason="R is not installed (the test command installs r-base-core and r-cran-jsonlite "
+    "from Debian's packages when it runs as root)")
 
 
 @pytest.fixture(autouse=True)
