@@ -24,8 +24,19 @@ export interface GraphEdge {
   names: string[];
 }
 
+/** What decides whether and how often a block runs, where not the default (docs/api.md). */
+export interface BlockNotes {
+  run_if?: string;
+  condition?: boolean;
+  trigger_rule?: string;
+  fan_out?: boolean;
+  map?: string;
+  /** Items of a mapped block in the latest pipeline run. */
+  items?: number;
+}
+
 export interface Graph {
-  blocks: { name: string; language: Language; file: string }[];
+  blocks: { name: string; language: Language; file: string; notes?: BlockNotes }[];
   edges: GraphEdge[];
   errors: Problem[];
   layers: string[][];
@@ -38,7 +49,7 @@ export interface Pipeline {
 }
 
 export type WorkerStatus = "idle" | "running" | "dead" | "starting";
-export type BlockStatus = "never" | "queued" | "running" | "success" | "failed" | "upstream_failed";
+export type BlockStatus = "never" | "queued" | "running" | "success" | "failed" | "upstream_failed" | "skipped";
 
 export interface Column {
   name: string;

@@ -136,6 +136,8 @@ class Notebook:
         hashes = {b: _hash(pipeline.blocks[b].file) for b in selected}
         for name in selected:
             self._block_state(name).update(status="queued")
+            for unit in [u for u in self.state if u.startswith(f"{name}[")]:
+                del self.state[unit]  # a mapped block's items of an earlier run
         runner = self._runner(pipeline, graph)
 
         def work() -> None:

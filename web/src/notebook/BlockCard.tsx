@@ -3,6 +3,8 @@ import { useKey } from "../store";
 import type { BlockFailure } from "../types";
 import { useNotebook } from "./context";
 import { Editor } from "./Editor";
+import { ItemsStrip } from "./Items";
+import { NoteChips } from "./Notes";
 import { ErrorView, Logs, Outputs } from "./Outputs";
 
 const LANGUAGE_LABEL = { python: "Python", sql: "SQL", r: "R" } as const;
@@ -31,14 +33,17 @@ export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
   const file = useKey(ctl.files, name);
   const state = useKey(ctl.states, name);
   const problems = useKey(ctl.problems, name);
+  const notes = useKey(ctl.notes, name);
+  const items = useKey(ctl.items, name);
   const [mode, setMode] = useState<"none" | "rename" | "delete">("none");
   const [newName, setNewName] = useState(name);
 
   if (!file) return null;
   const { block } = file;
   const status = state?.status ?? "never";
-  const showStale = !!state?.stale && !["never", "queued", "running"].includes(status);
-  const error = state?.error ?? null;
+  const showStale = !!state?.stale && !["never", "queued", "running", "skipped"].includes(status);
+  const skipped = status === "skipped";
+  const error = skipped ? null : (state?.error ?? null);
   const errorLine = error && error.line !== null && inBlockFile(error, block.file) ? error.line : null;
   const problemLines = (problems ?? [])
     .map((p) => p.line)
@@ -77,6 +82,7 @@ export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
         <span className={`badge status status-${status}`} data-testid={`status-${name}`}>
           {status}
         </span>
+        <NoteChips notes={notes} items={items ? items.length : null} testId={`notes-${name}`} />
         {showStale && (
           <span className="badge stale" data-testid={`stale-${name}`} title="changed, or upstream ran again, since it last ran">
             stale
@@ -87,7 +93,7 @@ export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
             unsaved
           </span>
         )}
-        {state?.duration_s != null && status !== "running" && (
+        {state?.duration_s != null && status !== "running" && status !== "skipped" && (
           <span className="muted" data-testid={`duration-${name}`}>
             {duration(state.duration_s)}
           </span>
@@ -194,6 +200,12 @@ export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
       />
 
       {state && state.logs.length > 0 && <Logs block={name} logs={state.logs} />}
+      {skipped && (
+        <div className="skip-reason" data-testid={`skip-reason-${name}`} title={state?.error?.message ?? undefined}>
+          {state?.error?.message || "skipped"}
+        </div>
+      )}
+      {items && <ItemsStrip pipeline={ctl.pipeline} block={name} items={items} />}
       {error && <ErrorView block={name} error={error} />}
       {state && state.outputs.length > 0 && <Outputs pipeline={ctl.pipeline} block={name} outputs={state.outputs} />}
     </section>

@@ -18,11 +18,12 @@ import {
 import "@xyflow/react/dist/style.css";
 import { memo, useEffect, useMemo, useRef } from "react";
 import { useKey, useSignal } from "../store";
-import type { Graph } from "../types";
+import type { BlockNotes, Graph } from "../types";
 import { useNotebook } from "./context";
 import { involvedBlocks } from "./controller";
+import { NoteChips } from "./Notes";
 
-type BlockNodeData = { name: string; language: string; errors: string[] };
+type BlockNodeData = { name: string; language: string; errors: string[]; notes: BlockNotes | undefined };
 type BlockNode = Node<BlockNodeData, "block">;
 type NamesEdgeData = { from: string; to: string; label: string; span: number };
 type NamesEdge = Edge<NamesEdgeData, "names">;
@@ -35,6 +36,7 @@ const PER_ROW = 6; // a wide layer wraps onto more rows
 const BlockNodeView = memo(function BlockNodeView({ data }: NodeProps<BlockNode>) {
   const { ctl } = useNotebook();
   const state = useKey(ctl.states, data.name);
+  const items = useKey(ctl.items, data.name);
   const status = state?.status ?? "never";
   const hasError = data.errors.length > 0;
   return (
@@ -47,6 +49,7 @@ const BlockNodeView = memo(function BlockNodeView({ data }: NodeProps<BlockNode>
       <Handle type="target" position={Position.Top} isConnectable={false} />
       <span className="dot" />
       <span className="graph-node-name">{data.name}</span>
+      <NoteChips notes={data.notes} items={items ? items.length : null} testId={`graph-notes-${data.name}`} />
       <Handle type="source" position={Position.Bottom} isConnectable={false} />
     </div>
   );
@@ -103,6 +106,7 @@ function layout(graph: Graph): { nodes: BlockNode[]; edges: NamesEdge[] } {
     }
   }
   const language = new Map(graph.blocks.map((b) => [b.name, b.language]));
+  const notes = new Map(graph.blocks.map((b) => [b.name, b.notes]));
   const placed = new Set<string>();
   const layers = graph.layers.map((layer) => layer.filter((b) => language.has(b) && !placed.has(b) && placed.add(b)));
   const rest = graph.blocks.map((b) => b.name).filter((b) => !placed.has(b));
@@ -139,7 +143,12 @@ function layout(graph: Graph): { nodes: BlockNode[]; edges: NamesEdge[] } {
           id: name,
           type: "block",
           position: { x: -width / 2 + j * (NODE_W + GAP_X), y: row * ROW_H },
-          data: { name, language: language.get(name) ?? "", errors: errors.get(name) ?? [] },
+          data: {
+            name,
+            language: language.get(name) ?? "",
+            errors: errors.get(name) ?? [],
+            notes: notes.get(name) && Object.keys(notes.get(name)!).length ? notes.get(name) : undefined,
+          },
         });
       });
       row++;

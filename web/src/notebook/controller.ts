@@ -5,6 +5,7 @@ import { ApiError, api, errorText, notebookSocketUrl } from "../api";
 import { deepEqual, KeyedStore, Signal } from "../store";
 import type {
   Block,
+  BlockNotes,
   BlockRun,
   BlockState,
   Graph,
@@ -52,6 +53,21 @@ export interface EditorHandle {
   focus(): void;
 }
 
+/** An item of a mapped block: the unit `block[index]`. */
+export interface ItemEntry {
+  index: number;
+  unit: string;
+  state: BlockState;
+}
+
+const ITEM_UNIT = /^(.+)\[(\d+)\]$/;
+
+/** `["square", 1]` for `square[1]`, null for a block's own name. */
+export function itemOf(unit: string): [string, number] | null {
+  const match = ITEM_UNIT.exec(unit);
+  return match ? [match[1], Number(match[2])] : null;
+}
+
 export type RunMode = "block" | "downstream" | "all";
 
 const LOG_LINES = 500;
@@ -96,6 +112,11 @@ export class NotebookController {
   readonly states = new KeyedStore<BlockState>();
   /** Graph problems located in each block's file. */
   readonly problems = new KeyedStore<Problem[]>();
+  /** The graph's notes of each block (conditions, trigger rule, fan-out, map). */
+  readonly notes = new KeyedStore<BlockNotes>();
+  /** The items of each mapped block (its units `block[i]`, whose states are in `states`
+   * too), in order of index. */
+  readonly items = new KeyedStore<ItemEntry[]>();
   readonly order = new Signal<string[]>([]);
   readonly graph = new Signal<Graph | null>(null);
   readonly worker = new Signal<WorkerInfo>({ status: "starting", message: null, running: null });
@@ -131,6 +152,7 @@ export class NotebookController {
   private readonly autoCandidates = new Set<string>();
   private autoReady: string[] = [];
   private disposed = false;
+  private readonly itemsChanged = new Set<string>();
 
   constructor(pipeline: string) {
     this.pipeline = pipeline;
@@ -264,7 +286,9 @@ export class NotebookController {
 
   private forget(name: string): void {
     this.files.set(name, undefined);
-    this.states.set(name, undefined);
+    this.putState(name, undefined);
+    for (const key of this.states.keys()) if (itemOf(key)?.[0] === name) this.putState(key, undefined);
+    this.syncItems();
     this.problems.set(name, undefined);
     this.drafts.delete(name);
   }
@@ -495,6 +519,12 @@ export class NotebookController {
       const prev = this.problems.get(name);
       if (!deepEqual(prev, next)) this.problems.set(name, next);
     }
+    const notes = new Map<string, BlockNotes>();
+    for (const b of graph.blocks) if (b.notes && Object.keys(b.notes).length) notes.set(b.name, b.notes);
+    for (const name of new Set([...this.notes.keys(), ...notes.keys()])) {
+      const next = notes.get(name);
+      if (!deepEqual(this.notes.get(name), next)) this.notes.set(name, next);
+    }
   }
 
   /** Blocks downstream of `name` in the current graph (not `name` itself). */
@@ -637,11 +667,37 @@ export class NotebookController {
     for (const [block, state] of changed) {
       if (state && state.logs.length > LOG_LINES) state.logs.splice(0, state.logs.length - LOG_LINES);
       if (replaced.has(block) && deepEqual(this.states.get(block), state)) continue;
-      this.states.set(block, state);
+      this.putState(block, state);
     }
+    this.syncItems();
     this.setWorker(worker);
     if (this.worker.get().status === "idle" && this.autoReady.length) void this.autoRunAfter();
   };
+
+  /** Set a unit's state; an item's (`block[i]`) also marks its block's item list for
+   * `syncItems`. */
+  private putState(unit: string, state: BlockState | undefined): void {
+    this.states.set(unit, state);
+    const item = itemOf(unit);
+    if (item) this.itemsChanged.add(item[0]);
+  }
+
+  /** Rebuild the item lists of the blocks whose items changed. */
+  private syncItems(): void {
+    if (!this.itemsChanged.size) return;
+    const byBlock = new Map<string, ItemEntry[]>();
+    for (const block of this.itemsChanged) byBlock.set(block, []);
+    this.itemsChanged.clear();
+    for (const unit of this.states.keys()) {
+      const item = itemOf(unit);
+      const list = item && byBlock.get(item[0]);
+      if (list) list.push({ index: item[1], unit, state: this.states.get(unit)! });
+    }
+    for (const [block, list] of byBlock) {
+      list.sort((a, b) => a.index - b.index);
+      this.items.set(block, list.length ? list : undefined);
+    }
+  }
 
   /** The worker as shown: "running" with nothing queued or running is taken as idle (the
    * state a run ends with is sent from inside the run). */
@@ -670,11 +726,12 @@ export class NotebookController {
     if (fresh) {
       for (const [b, s] of Object.entries(state.blocks)) {
         if (!force && (this.touched.get(b) ?? 0) > since) continue;
-        if (!deepEqual(this.states.get(b), s)) this.states.set(b, s);
+        if (!deepEqual(this.states.get(b), s)) this.putState(b, s);
       }
       if (force) {
-        for (const key of this.states.keys()) if (!(key in state.blocks)) this.states.set(key, undefined);
+        for (const key of this.states.keys()) if (!(key in state.blocks)) this.putState(key, undefined);
       }
+      this.syncItems();
     }
     if (force || this.seq === since) {
       this.setWorker({ status: state.worker, message: state.message ?? null, running: state.running });
