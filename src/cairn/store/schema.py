@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -42,7 +43,15 @@ runs = Table(
     Column("trigger_key", String(1024)),
     Column("scheduled_for", DateTime),
     Column("heartbeat_at", DateTime),
+    # Metrics: when the run was created (it may wait in the queue), and its blocks' sums
+    # (the largest peak memory), written when it ends.
+    Column("queued_at", DateTime),
+    Column("rows_out", BigInteger),
+    Column("output_bytes", BigInteger),
+    Column("peak_memory_bytes", BigInteger),
+    Column("cpu_seconds", Float),
     UniqueConstraint("pipeline", "trigger", "trigger_key", name="uq_runs_trigger_key"),
+    Index("ix_runs_started", "pipeline", "started_at"),
 )
 
 trigger_state = Table(
@@ -66,8 +75,11 @@ block_runs = Table(
     Column("started_at", DateTime),
     Column("ended_at", DateTime),
     Column("duration_s", Float),
+    Column("queued_at", DateTime),  # when it became ready to run, before waiting for a slot
+    Column("rows_in", BigInteger),
     Column("rows_out", Integer),
     Column("output_bytes", Integer),
+    Column("cpu_seconds", Float),
     Column("peak_memory_bytes", Integer),
     Column("error", Text),
     Column("outputs", Text),
@@ -76,4 +88,37 @@ block_runs = Table(
     Index("ix_block_runs_latest", "pipeline", "block", "status"),
 )
 
-HEAD_REVISION = "0003"
+# An alert: one per (pipeline, event, key), so that retries and a second scheduler never
+# alert twice; `message` is its JSON text, `channels` the JSON list it is routed to.
+alert_incidents = Table(
+    "alert_incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline", String(255), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("run_id", String(64)),
+    Column("created_at", DateTime, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("channels", Text, nullable=False),
+    Column("done", Boolean, nullable=False, default=False),
+    UniqueConstraint("pipeline", "event", "key", name="uq_alert_incidents_key"),
+    Index("ix_alert_incidents_open", "done"),
+)
+
+# Every attempt to send an incident to one channel.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer, ForeignKey("alert_incidents.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("channel", String(255), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(32), nullable=False),  # sent | failed
+    Column("at", DateTime, nullable=False),
+    Column("error", Text),
+    Index("ix_alert_deliveries_incident", "incident_id"),
+)
+
+HEAD_REVISION = "0004"
