@@ -34,6 +34,7 @@ from cairn.runtime.context import RunContext
 from cairn.runtime.failure import Failure, describe_failure
 from cairn.runtime.values import StoredOutput, TableRef, table_kind
 from cairn.runtime.variable_store import StoredOutputs, VariableStore
+from cairn.store.metadata import utcnow
 
 if TYPE_CHECKING:
     from cairn.io.database import SQLResult
@@ -57,14 +58,30 @@ class Outcome:
     outputs: dict[str, Any] = field(default_factory=dict)
     stored: list[StoredOutput] = field(default_factory=list)
     failure: Failure | None = None
+    rows_in: int | None = None  # rows of the tables among its inputs
     rows_out: int | None = None
     peak_memory_bytes: int | None = None
+    cpu_seconds: float | None = None  # of its thread, plus its R process
     duration_s: float = 0.0
     profile: list[dict[str, Any]] | None = None  # SQL blocks: per statement
 
     @property
     def output_bytes(self) -> int:
         return sum(o.bytes for o in self.stored)
+
+
+@dataclass
+class _Executed:
+    outputs: dict[str, Any]
+    sql: SQLResult | None
+    rows_in: int | None
+
+
+def _table_rows(values: Mapping[str, Any]) -> int | None:
+    """Rows of the tables among `values`; None when there are none."""
+    rows = [value.num_rows if kind == "arrow" else len(value)
+            for value in values.values() if (kind := table_kind(value)) is not None]
+    return sum(rows) if rows else None
 
 
 @dataclass
@@ -164,6 +181,7 @@ class Runner:
         self.status: dict[BlockName, str] = {}
         self.running: dict[str, _Attempt] = {}
         self.results: queue.Queue[tuple[_Attempt, Outcome]] = queue.Queue()
+        self.queued_at: dict[str, datetime] = {}  # unit -> when it became ready to run
 
     # -- the main loop -------------------------------------------------------------------
     def run(
@@ -194,7 +212,9 @@ class Runner:
         self.running = running
         self.mapped: dict[BlockName, _Mapped] = {}
         while sorter.is_active():
-            ready.extend(sorted(sorter.get_ready(), key=position.__getitem__))
+            now_ready = sorted(sorter.get_ready(), key=position.__getitem__)
+            self.queued_at.update(dict.fromkeys(now_ready, utcnow()))
+            ready.extend(now_ready)
             while (ready or items) and len(running) < self.max_parallel:
                 if items:
                     block, unit, item = items.popleft()
@@ -215,6 +235,7 @@ class Runner:
                         sorter.done(block)
                         continue
                     items.extend(todo)
+                    self.queued_at.update(dict.fromkeys((unit for _, unit, _ in todo), utcnow()))
                     if not todo:  # no items, or all done before a resume
                         self._finish_mapped(block)
                         sorter.done(block)
@@ -364,7 +385,8 @@ class Runner:
         deadline = time.monotonic() + delay + policy.timeout if policy.timeout else None
         recorded = number + self.attempts_before.get(BlockName(unit), 0)
         block_run_id = self.metadata.start_block(self.run_id, self.pipeline.name,
-                                                 BlockName(unit), recorded)
+                                                 BlockName(unit), recorded,
+                                                 queued_at=self.queued_at.pop(unit, None))
         attempt = _Attempt(block, number, recorded, block_run_id, deadline, unit=unit,
                            item=item)
         attempt.thread = threading.Thread(
@@ -401,9 +423,11 @@ class Runner:
         self.metadata.finish_block(
             attempt.block_run_id,
             outcome.status,
+            rows_in=outcome.rows_in,
             rows_out=outcome.rows_out,
             output_bytes=outcome.output_bytes,
             peak_memory_bytes=outcome.peak_memory_bytes,
+            cpu_seconds=outcome.cpu_seconds,
             error=outcome.failure.describe() if outcome.failure else None,
             outputs=[o.to_dict() for o in outcome.stored],
             profile=outcome.profile,
@@ -459,14 +483,18 @@ class Runner:
                         self.observer)
         sensor = self.pipeline.block_settings[block].sensor
         started = time.perf_counter()
+        _sleep(delay)
+        cpu_started = time.thread_time()
+        children_started = resource.getrusage(resource.RUSAGE_CHILDREN)
         try:
-            _sleep(delay)
             with block_output(sink):
-                outputs, sql = (self._poll(spec, attempt.recorded, sensor, sink) if sensor
-                                else self._execute(spec, attempt.recorded, attempt.item))
-                stored = self.store.save(self.run_id, unit, outputs)
+                done = (self._poll(spec, attempt.recorded, sensor, sink) if sensor
+                        else self._execute(spec, attempt.recorded, attempt.item))
+                stored = self.store.save(self.run_id, unit, done.outputs)
             rows = [o.rows for o in stored if o.rows is not None]
-            outcome = Outcome(block, attempt.recorded, "success", outputs, stored,
+            sql = done.sql
+            outcome = Outcome(block, attempt.recorded, "success", done.outputs, stored,
+                              rows_in=done.rows_in,
                               rows_out=sql.rows if sql else (sum(rows) if rows else None),
                               profile=[asdict(p) for p in sql.profile] if sql else None)
         except (Exception, SystemExit, KeyboardInterrupt) as error:  # the last: interrupt()
@@ -475,21 +503,26 @@ class Runner:
         finally:
             sink.close()
         outcome.duration_s = time.perf_counter() - started
+        outcome.cpu_seconds = time.thread_time() - cpu_started
+        if spec.language == "r":  # its process, once waited for (R blocks may overlap)
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            outcome.cpu_seconds += (children.ru_utime + children.ru_stime
+                                    - children_started.ru_utime - children_started.ru_stime)
         outcome.peak_memory_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         self.results.put((attempt, outcome))
 
     def _poll(self, spec: BlockSpec, attempt: int, sensor: SensorSettings, sink: _LogSink,
-              ) -> tuple[dict[str, Any], SQLResult | None]:
+              ) -> _Executed:
         """Execute a sensor block until its main output is truthy; fail after its timeout."""
         give_up = time.monotonic() + sensor.timeout
         poll = 1
         while True:
-            outputs, sql = self._execute(spec, attempt)
-            if spec.name not in outputs:
+            done = self._execute(spec, attempt)
+            if spec.name not in done.outputs:
                 raise BlockError(f"sensor {spec.name} defines no {spec.name!r}, whose value "
                                  "says whether it is satisfied", file=str(spec.file))
-            if outputs[spec.name]:
-                return outputs, sql
+            if done.outputs[spec.name]:
+                return done
             left = give_up - time.monotonic()
             if left <= 0:
                 raise BlockError(f"sensor {spec.name} was not satisfied within "
@@ -500,22 +533,24 @@ class Runner:
             poll += 1
 
     def _execute(self, spec: BlockSpec, attempt: int, item: dict[str, Any] | None = None,
-                 ) -> tuple[dict[str, Any], SQLResult | None]:
+                 ) -> _Executed:
         inputs = {**self._inputs(spec), **(item or {})}  # an item replaces its parents' lists
+        rows_in = _table_rows(inputs)
         if spec.language == "sql":
             from cairn.blocks.sql_run import run_sql
 
             settings = self.pipeline.block_settings[spec.name]
             materialize = settings.materialize or spec.header.get("materialize", "table")
             policy = settings.write or spec.header.get("write", "replace")
-            return run_sql(spec, inputs, self.variables, self.databases,
-                           materialize, policy)  # type: ignore[arg-type]
+            outputs, sql = run_sql(spec, inputs, self.variables, self.databases,
+                                   materialize, policy)  # type: ignore[arg-type]
+            return _Executed(outputs, sql, rows_in)
         context = RunContext(self.run_id, self.pipeline.name, spec.name, self.execution_date,
                              self.variables, attempt)
         if spec.language == "r":
             from cairn.blocks.r_run import run_r
 
-            return run_r(spec, inputs, context), None
+            return _Executed(run_r(spec, inputs, context), None, rows_in)
         from cairn.blocks.python_run import run_python
 
-        return run_python(spec, inputs, context), None
+        return _Executed(run_python(spec, inputs, context), None, rows_in)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert, select, text, update
+from sqlalchemy import Engine, create_engine, event, func, insert, select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -97,13 +97,15 @@ class MetadataStore:
         variables: dict[str, Any],
         execution_date: datetime,
     ) -> None:
+        now = utcnow()
         with self.engine.begin() as connection:
             connection.execute(
                 insert(runs).values(
                     id=run_id,
                     pipeline=pipeline,
                     status="running",
-                    started_at=utcnow(),
+                    started_at=now,
+                    queued_at=now,
                     execution_date=execution_date,
                     variables=json.dumps(variables, default=str),
                     blocks=json.dumps(list(blocks)),
@@ -113,7 +115,10 @@ class MetadataStore:
                 )
             )
 
-    def start_block(self, run_id: RunId, pipeline: str, block: BlockName, attempt: int) -> int:
+    def start_block(self, run_id: RunId, pipeline: str, block: BlockName, attempt: int,
+                    queued_at: datetime | None = None) -> int:
+        """Record an attempt starting; `queued_at` is when its block became ready to run."""
+        started = utcnow()
         with self.engine.begin() as connection:
             result = connection.execute(
                 insert(block_runs).values(
@@ -122,7 +127,8 @@ class MetadataStore:
                     block=block,
                     attempt=attempt,
                     status="running",
-                    started_at=utcnow(),
+                    queued_at=queued_at or started,
+                    started_at=started,
                 )
             )
             key = result.inserted_primary_key
@@ -162,11 +168,20 @@ class MetadataStore:
             )
 
     def finish_run(self, run_id: RunId, status: str, error: str | None = None) -> None:
+        """Record the end of a run with the sums of its block runs' metrics."""
         ended = utcnow()
         with self.engine.begin() as connection:
             started = connection.execute(
                 select(runs.c.started_at).where(runs.c.id == run_id)
             ).scalar_one()
+            # Items of mapped blocks (`block[i]`) count; their collecting record adds nothing
+            # but the collected file's bytes.
+            totals = connection.execute(
+                select(func.sum(block_runs.c.rows_out), func.sum(block_runs.c.output_bytes),
+                       func.max(block_runs.c.peak_memory_bytes),
+                       func.sum(block_runs.c.cpu_seconds))
+                .where(block_runs.c.run_id == run_id)
+            ).one()
             connection.execute(
                 update(runs)
                 .where(runs.c.id == run_id)
@@ -175,6 +190,10 @@ class MetadataStore:
                     ended_at=ended,
                     duration_s=(ended - started).total_seconds(),
                     error=error,
+                    rows_out=totals[0],
+                    output_bytes=totals[1],
+                    peak_memory_bytes=totals[2],
+                    cpu_seconds=totals[3],
                 )
             )
 
@@ -220,10 +239,12 @@ class MetadataStore:
                              status: str) -> bool:
         """Create the run of (trigger, key) unless it exists; False when it did. The key
         says what the run is for: a scheduled time, a file, another pipeline's run."""
+        now = utcnow()
         try:
             with self.engine.begin() as connection:
                 connection.execute(insert(runs).values(
-                    id=run_id, pipeline=pipeline, status=status, started_at=utcnow(),
+                    id=run_id, pipeline=pipeline, status=status, started_at=now,
+                    queued_at=now,
                     execution_date=scheduled_for, variables=json.dumps(variables, default=str),
                     blocks="[]", resumes=0, trigger=trigger, trigger_key=key,
                     scheduled_for=scheduled_for,
