@@ -279,3 +279,21 @@ def load_project(root: Path, url: str, schema: str, rows: int) -> Path:
     write_project(root, "load_frame", frame, project_settings=_PG_DEFAULT)
     return write_project(root, "load", {**frame, "copied.sql": "SELECT * FROM frame\n"},
                          project_settings=_PG_DEFAULT)
+
+
+# -- fan-out: one mapped block over many items -----------------------------------------------
+FAN_OUT_ITEMS = 10_000
+FAN_OUT_BLOB_ITEMS = 400  # of 1 MiB each
+_FAN_OUT = "blocks:\n  - {name: numbers, fan_out: true}\n  - {name: doubled, map: zip}\n"
+
+
+def fan_out_project(root: Path, items: int, blob: bool = False) -> Path:
+    """Pipeline `fan_out`: `numbers` gives `items` items, `doubled` runs once per item.
+    With `blob`, each item returns 1 MiB of bytes: held together they would take
+    `items` MiB, which is what the peak memory shows."""
+    doubled = ("doubled = numbers.to_bytes(4, 'little') + bytes(1024 * 1024 - 4)\n" if blob
+               else "doubled = numbers * 2\n")
+    return write_project(root, "fan_out", {
+        "numbers.py": f"numbers = list(range({items}))\n",
+        "doubled.py": doubled,
+    }, _FAN_OUT, project_settings="max_parallel: 4\n")

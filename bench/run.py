@@ -2,7 +2,8 @@
 and PostgreSQL loading.
 
 Usage: python bench/run.py [--repeat N]
-                           [--only w1|w2|w3|plan|help|pushdown|load|r|notebook|scheduler]
+                           [--only w1|w2|w3|plan|help|pushdown|load|r|notebook|scheduler|
+                                   fan_out]
                            [--keep]
                            [--postgres URL]
 Prints figures and a table; never judges timings by failing.
@@ -30,7 +31,7 @@ import scheduler
 from measure import MIB, BenchError, Series, run_once, run_series
 
 WORKLOADS = ("w1", "w2", "w3", "plan", "help", "pushdown", "load", "r", "notebook",
-             "scheduler")
+             "scheduler", "fan_out")
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 LOAD_TARGET = 5.0  # Cairn's bulk load at least this many times faster than to_sql
 # Whole-process figures from other tools on this kind of machine (median).
@@ -386,6 +387,31 @@ def bench_scheduler(work: Path, repeat: int) -> list[Row]:
 
 
 # -- output --------------------------------------------------------------------------------
+# -- fan-out ---------------------------------------------------------------------------------
+def bench_fan_out(work: Path, repeat: int) -> list[Row]:
+    """Cost per item of a mapped block (against the same pipeline with one item), and the
+    peak memory of items whose outputs, held together, would take 400 MiB."""
+    items = projects.FAN_OUT_ITEMS
+    one = cairn_run(projects.fan_out_project(work / "fan_out_1", 1), "fan_out", repeat)
+    many = cairn_run(projects.fan_out_project(work / "fan_out_n", items), "fan_out", repeat)
+    blobs = projects.FAN_OUT_BLOB_ITEMS
+    blob = cairn_run(projects.fan_out_project(work / "fan_out_blob", blobs, blob=True),
+                     "fan_out", max(1, repeat // 2))
+    per_item = (many.wall_s - one.wall_s) / (items - 1)
+    report("fan-out, 1 item", one)
+    report(f"fan-out, {items:,} items", many)
+    report(f"fan-out, {blobs} items of 1 MiB", blob)
+    return [
+        Row(f"fan-out: {items:,} trivial items, whole run", seconds(many.wall_s)),
+        Row("fan-out: overhead per item (vs 1 item)", f"{per_item * 1000:.2f} ms"),
+        Row(f"fan-out: peak RSS, {items:,} items / 1 item",
+            f"{mib(many.peak_rss_bytes)} / {mib(one.peak_rss_bytes)}"),
+        Row(f"fan-out: peak RSS, {blobs} items returning 1 MiB each",
+            mib(blob.peak_rss_bytes), f"< {blobs} MiB (not all held)",
+            check(blob.peak_rss_bytes, blobs * MIB)),
+    ]
+
+
 def machine() -> str:
     """What the figures were measured on."""
     import os
@@ -446,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         "r": lambda: bench_r(work, args.repeat, args.r_rows),
         "notebook": lambda: bench_notebook(args.repeat),
         "scheduler": lambda: bench_scheduler(work, args.repeat),
+        "fan_out": lambda: bench_fan_out(work, args.repeat),
     }
     print(f"cairn benchmarks: {args.repeat} repeats after 1 warm-up, projects in {work}")
     print(machine())

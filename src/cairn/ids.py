@@ -7,3 +7,8 @@ from typing import NewType
 BlockName = NewType("BlockName", str)
 VariableName = NewType("VariableName", str)
 RunId = NewType("RunId", str)
+
+
+def is_item(unit: str) -> bool:
+    """Whether a recorded unit is one item of a mapped block: `block[i]`."""
+    return unit.endswith("]") and "[" in unit

@@ -24,7 +24,7 @@ from cairn.project.config import Project, find_project
 from cairn.project.pipeline import Pipeline
 from cairn.runtime.capture import routed_output
 from cairn.runtime.runner import Outcome, Runner
-from cairn.runtime.variable_store import VariableStore
+from cairn.runtime.variable_store import StoredOutputs, VariableStore
 
 NOTEBOOK_RUN = RunId("notebook")
 _LOG_LINES = 500
@@ -37,7 +37,7 @@ class _History:
     def __init__(self) -> None:
         self._next = 0
 
-    def start_block(self, *_: Any) -> int:
+    def start_block(self, *_: Any, **__: Any) -> int:
         self._next += 1
         return self._next
 
@@ -49,6 +49,9 @@ class _History:
 
     def latest_success(self, *_: Any) -> None:
         return None
+
+    def successful_items(self, *_: Any) -> dict[str, str]:
+        return {}
 
 
 def _hash(path: Path) -> str:
@@ -123,7 +126,9 @@ class Notebook:
         chosen |= {b for b in needed if stale[b]}  # stale or missing upstreams run first
         return [b for b in graph.order if b in chosen]
 
-    def run(self, block: str | None, mode: str) -> None:
+    def run(self, block: str | None, mode: str, item: int | None = None) -> None:
+        """Run a block (with its stale upstreams), its downstream too, or all; `item` runs
+        one item of a mapped block again, its other items keeping their outputs."""
         if self.job is not None and self.job.is_alive():
             raise CairnError(Problem("busy", "a run is going on in this notebook",
                                      hint="wait for it, or interrupt it"))
@@ -132,19 +137,24 @@ class Notebook:
             raise CairnError(graph.problems)
         if block is not None:
             service.check_blocks(pipeline, [block])
-        selected = self._selection(block, mode, graph, self._stale(pipeline, graph))
+        if item is None:
+            selected = self._selection(block, mode, graph, self._stale(pipeline, graph))
+            units = [f"{name}[" for name in selected]  # a mapped block's items of a run before
+        else:
+            selected = [self._check_item(pipeline, block, item)]
+            units = [f"{block}[{item}]"]
         hashes = {b: _hash(pipeline.blocks[b].file) for b in selected}
         for name in selected:
             self._block_state(name).update(status="queued")
-            for unit in [u for u in self.state if u.startswith(f"{name}[")]:
-                del self.state[unit]  # a mapped block's items of an earlier run
+        for unit in [u for u in self.state if u.startswith(tuple(units))]:
+            del self.state[unit]
         runner = self._runner(pipeline, graph)
 
         def work() -> None:
             with (routed_output(), contextlib.chdir(self.project.root),
                   active_connections(self.databases, self.project.settings.default_connection)):
-                runner.run(NOTEBOOK_RUN, selected, pipeline.variables,
-                           service.utc_now(), set())
+                runner.run(NOTEBOOK_RUN, selected, pipeline.variables, service.utc_now(),
+                           set(), only_items=None if item is None else {selected[0]: item})
             # DuckDB lets one process hold a database file: let `cairn run` have it.
             self.databases.close()
             for name in selected:
@@ -155,6 +165,19 @@ class Notebook:
 
         self.job = threading.Thread(target=work, name="cairn-notebook-run", daemon=True)
         self.job.start()
+
+    def _check_item(self, pipeline: Pipeline, block: str | None, item: int) -> BlockName:
+        if block is None or not pipeline.block_settings[BlockName(block)].map:
+            raise CairnError(Problem("not-mapped", f"{block} is not a mapped block: only a "
+                                     "mapped block's items can be run one by one"))
+        earlier = self.runner.mapped.get(BlockName(block)) if self.runner else None
+        if earlier is None:
+            raise CairnError(Problem("no-items", f"{block} has not run in this notebook yet",
+                                     hint="run the whole block first, then one of its items"))
+        if not 0 <= item < earlier.total:
+            raise CairnError(Problem("no-such-item", f"{block} has items 0 to "
+                                     f"{earlier.total - 1}, not {item}"))
+        return BlockName(block)
 
     def _runner(self, pipeline: Pipeline, graph: Graph) -> Runner:
         """One Runner for the notebook's life: its values are the live store."""
@@ -171,7 +194,9 @@ class Notebook:
 
     def page(self, block: str, name: str, offset: int, limit: int) -> dict[str, Any]:
         outputs = self.runner.values.get(BlockName(block)) if self.runner else None
-        if not isinstance(outputs, dict) or name not in outputs:
+        if isinstance(outputs, StoredOutputs):  # a mapped block's lists
+            outputs = {name: outputs.get(name)} if name in outputs.names() else None
+        if outputs is None or name not in outputs:
             raise KeyError(f"block {block} has no output {name!r} in this notebook")
         try:
             return page(outputs[name], self.databases, offset, limit)
@@ -196,8 +221,12 @@ class Notebook:
         state.update(status=outcome.status, duration_s=round(outcome.duration_s, 4))
         if outcome.status == "success":
             self.version[block] = self.version.get(block, 0) + 1
+            outputs = outcome.outputs
+            collected = self.runner.values.get(block) if self.runner else None
+            if isinstance(collected, StoredOutputs):  # a mapped block: read its lists
+                outputs = {name: collected.get(name) for name in collected.names()}
             state["outputs"] = [describe(name, value, self.databases)
-                                for name, value in outcome.outputs.items()]
+                                for name, value in outputs.items()]
         if outcome.failure is not None:
             failure = outcome.failure
             state["error"] = {"message": failure.message, "line": failure.line,
@@ -226,7 +255,8 @@ def main(connection: Connection, root: str, profile: str, pipeline: str) -> None
             if command == "state":
                 reply["result"] = notebook.snapshot()
             elif command == "run":
-                notebook.run(request.get("block"), request.get("mode", "block"))
+                notebook.run(request.get("block"), request.get("mode", "block"),
+                             request.get("item"))
                 reply["result"] = notebook.snapshot()
             elif command == "interrupt":
                 notebook.interrupt()

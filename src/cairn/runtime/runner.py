@@ -98,10 +98,11 @@ class _Attempt:
 
 @dataclass
 class _Mapped:
-    """The items of a mapped block in this run: their outputs, once each is done."""
+    """The items of a mapped block in this run: where each one's outputs are stored, once
+    it is done. Their values stay on disk: 10,000 items' outputs never sit in memory."""
 
     total: int
-    outputs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    stored: dict[int, list[StoredOutput]] = field(default_factory=dict)
     failed: set[int] = field(default_factory=set)
 
 
@@ -182,6 +183,7 @@ class Runner:
         self.running: dict[str, _Attempt] = {}
         self.results: queue.Queue[tuple[_Attempt, Outcome]] = queue.Queue()
         self.queued_at: dict[str, datetime] = {}  # unit -> when it became ready to run
+        self.mapped: dict[BlockName, _Mapped] = {}  # of the last run of each mapped block
 
     # -- the main loop -------------------------------------------------------------------
     def run(
@@ -192,8 +194,11 @@ class Runner:
         execution_date: datetime,
         already_done: set[BlockName] = frozenset(),  # type: ignore[assignment]
         attempts_before: Mapping[BlockName, int] | None = None,
+        only_items: Mapping[BlockName, int] | None = None,
     ) -> dict[BlockName, str]:
-        """Run `selected` (skipping `already_done`); return each block's final status."""
+        """Run `selected` (skipping `already_done`); return each block's final status.
+        `only_items` runs one item of a mapped block; its other items keep the outputs of
+        the block's previous run by this Runner (the notebook's live store)."""
         self.run_id = run_id
         self.status = {}  # a runner may serve several runs (the notebook keeps one)
         self.closed: set[BlockName] = set()  # condition blocks whose answer was false
@@ -210,7 +215,7 @@ class Runner:
         items: deque[tuple[BlockName, str, dict[str, Any]]] = deque()  # of mapped blocks
         running: dict[str, _Attempt] = {}
         self.running = running
-        self.mapped: dict[BlockName, _Mapped] = {}
+        self.only_items = dict(only_items or {})
         while sorter.is_active():
             now_ready = sorted(sorter.get_ready(), key=position.__getitem__)
             self.queued_at.update(dict.fromkeys(now_ready, utcnow()))
@@ -278,18 +283,34 @@ class Runner:
                              file=str(spec.file))
         else:
             combinations = list(zip(*lists, strict=True))
+        earlier = self.mapped.get(block)
         mapped = self.mapped[block] = _Mapped(len(combinations))
-        todo = []
-        for index, combination in enumerate(combinations):
-            unit = f"{block}[{index}]"
-            done = self.metadata.latest_success(self.pipeline.name, unit, self.run_id)
-            if done is not None:
-                stored = [StoredOutput(**o) for o in json.loads(done.outputs)]
-                earlier = StoredOutputs(self.store, self.run_id, BlockName(unit), stored)
-                mapped.outputs[index] = {name: earlier.get(name) for name in earlier.names()}
-            else:
-                todo.append((block, unit, dict(zip(parents, combination, strict=True))))
-        return todo
+        if block in self.only_items:
+            chosen = self._keep_other_items(block, mapped, earlier)
+        else:  # items a resumed run already finished
+            done = self.metadata.successful_items(self.run_id, block)
+            mapped.stored = {index: [StoredOutput(**o) for o in json.loads(done[unit])]
+                             for index in range(mapped.total)
+                             if (unit := f"{block}[{index}]") in done}
+        return [(block, f"{block}[{index}]", dict(zip(parents, combination, strict=True)))
+                for index, combination in enumerate(combinations)
+                if index not in mapped.stored and index not in mapped.failed
+                and (block not in self.only_items or index == chosen)]
+
+    def _keep_other_items(self, block: BlockName, mapped: _Mapped,
+                          earlier: _Mapped | None) -> int:
+        """For a run of one item: the others keep their results of the previous run."""
+        chosen = self.only_items[block]
+        if earlier is None or earlier.total != mapped.total:
+            raise BlockError(f"run the whole of {block} first: one item can be run again "
+                             "only after a run of all its items, with as many items as now",
+                             file=str(self.pipeline.blocks[block].file))
+        if not 0 <= chosen < mapped.total:
+            raise BlockError(f"{block} has items 0 to {mapped.total - 1}, not {chosen}",
+                             file=str(self.pipeline.blocks[block].file))
+        mapped.stored = {i: s for i, s in earlier.stored.items() if i != chosen}
+        mapped.failed = earlier.failed - {chosen}
+        return chosen
 
     def _fan_out_items(self, parent: BlockName, child: BlockSpec) -> list[Any]:
         """A fan-out block's items: its list (or iterator), or its table in partitions."""
@@ -311,20 +332,19 @@ class Runner:
         mapped = self.mapped[attempt.block]
         index = int(attempt.unit[len(attempt.block) + 1 : -1])
         if outcome.status == "success":
-            mapped.outputs[index] = outcome.outputs
+            mapped.stored[index] = outcome.stored
         else:
             mapped.failed.add(index)
-        if len(mapped.outputs) + len(mapped.failed) < mapped.total:
+        outcome.outputs.clear()  # stored and seen by the observer: free the values
+        if len(mapped.stored) + len(mapped.failed) < mapped.total:
             return False
         self._finish_mapped(attempt.block)
         return True
 
     def _finish_mapped(self, block: BlockName) -> None:
-        """The block's outputs become the ordered lists of its items' outputs."""
+        """The block's outputs become the ordered lists of its items' outputs, read from
+        the items' files when a downstream block (a collect block) asks for them."""
         mapped = self.mapped[block]
-        names = dict.fromkeys(n for outputs in mapped.outputs.values() for n in outputs)
-        collected = {name: [mapped.outputs[i].get(name) for i in sorted(mapped.outputs)]
-                     for name in names}
         block_run_id = self.metadata.start_block(self.run_id, self.pipeline.name, block, 1)
         if mapped.failed:
             failures = ", ".join(f"{block}[{i}]" for i in sorted(mapped.failed))
@@ -332,8 +352,10 @@ class Runner:
                 f"{len(mapped.failed)} of {mapped.total} items failed: {failures}", None, None,
                 ""))
         else:
-            outcome = Outcome(block, 1, "success", collected,
-                              self.store.save(self.run_id, block, collected))
+            stored = self.store.save_items(self.run_id, block, {
+                f"{block}[{i}]": mapped.stored[i] for i in sorted(mapped.stored)})
+            self.values[block] = StoredOutputs(self.store, self.run_id, block, stored)
+            outcome = Outcome(block, 1, "success", stored=stored)
         self.status[block] = outcome.status
         self._finish(_Attempt(block, 1, 1, block_run_id, None, unit=block), outcome)
 
@@ -415,7 +437,8 @@ class Runner:
             # else: the late result of an attempt that already timed out; ignore it
 
     def _finish(self, attempt: _Attempt, outcome: Outcome) -> None:
-        if outcome.status == "success" and attempt.item is None:
+        if outcome.status == "success" and attempt.unit == attempt.block and (
+                not self.pipeline.block_settings[attempt.block].map):  # else: _finish_mapped
             self.values[attempt.block] = outcome.outputs
             if (self.pipeline.block_settings[attempt.block].condition
                     and not outcome.outputs.get(attempt.block)):

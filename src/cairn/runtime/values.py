@@ -1,7 +1,8 @@
 """How block outputs are written to and read from files.
 
 Tables (pandas, polars, pyarrow) go to Arrow IPC files, written in slices so a large frame
-is never copied whole; JSON scalars to JSON; anything else is pickled. Every file is
+is never copied whole; JSON scalars to JSON; anything else is pickled. A mapped block's
+outputs are lists of references to its items' files. Every file is
 written under a temporary name, flushed to disk and renamed, so a reader sees the whole
 value or nothing.
 """
@@ -126,6 +127,17 @@ def write_value(value: Any, folder: Path, name: str) -> StoredOutput:
     return StoredOutput(name, "pickle", path.name, None, len(payload))
 
 
+def write_items(folder: Path, name: str,
+                items: list[tuple[str, StoredOutput | None]]) -> StoredOutput:
+    """A mapped block's output `name`: the ordered list of its items' outputs, written as
+    references to the files each item stored (in sibling folders), not as a copy."""
+    path = folder / f"{name}.items.json"
+    payload = json.dumps([[unit, output and output.to_dict()] for unit, output in items])
+    with atomic_file(path) as handle:
+        handle.write(payload.encode())
+    return StoredOutput(name, "items", path.name, None, len(payload))
+
+
 def read_arrow(path: Path) -> Any:
     """A memory-mapped Arrow table: no copy until someone converts it."""
     import pyarrow as pa
@@ -141,6 +153,9 @@ def read_value(output: StoredOutput, folder: Path) -> Any:
     if output.file is None:
         raise FileNotFoundError(f"{output.name} was not stored ({output.note})")
     path = folder / output.file
+    if output.kind == "items":
+        return [None if item is None else read_value(StoredOutput(**item), folder.parent / unit)
+                for unit, item in json.loads(path.read_bytes())]
     if output.kind == "json":
         return json.loads(path.read_bytes())
     if output.kind == "pickle":

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.ids import BlockName, RunId
-from cairn.runtime.values import StoredOutput, read_value, write_value
+from cairn.runtime.values import StoredOutput, read_value, write_items, write_value
 
 
 class VariableStore:
@@ -28,6 +28,18 @@ class VariableStore:
         folder = self.block_dir(run_id, block)
         folder.mkdir(parents=True, exist_ok=True)
         return [write_value(value, folder, name) for name, value in outputs.items()]
+
+    def save_items(self, run_id: RunId, block: BlockName,
+                   items: Mapping[str, list[StoredOutput]]) -> list[StoredOutput]:
+        """Collect the outputs of a mapped block's items (`{unit: stored}`, in order) into
+        one list per output name; an item that lacks a name contributes None."""
+        folder = self.block_dir(run_id, block)
+        folder.mkdir(parents=True, exist_ok=True)
+        by_unit = {unit: {o.name: o for o in stored} for unit, stored in items.items()}
+        names = dict.fromkeys(name for outputs in by_unit.values() for name in outputs)
+        return [write_items(folder, name, [(unit, outputs.get(name))
+                                           for unit, outputs in by_unit.items()])
+                for name in names]
 
     def load(self, run_id: RunId, block: BlockName, output: StoredOutput) -> Any:
         return read_value(output, self.block_dir(run_id, block))

@@ -50,12 +50,14 @@ async def get_state(pipeline: str, request: Request) -> dict[str, Any]:
 class RunBlocks(BaseModel):
     block: str | None = None
     mode: Literal["block", "downstream", "all"] = "block"
+    item: int | None = None  # one item of a mapped block
 
 
 @router.post("/{pipeline}/run", status_code=status.HTTP_202_ACCEPTED)
 async def run(pipeline: str, body: RunBlocks, request: Request) -> dict[str, Any]:
     session = _notebooks(request).get(pipeline)
-    state: dict[str, Any] = await _ask(session, "run", block=body.block, mode=body.mode)
+    state: dict[str, Any] = await _ask(session, "run", block=body.block, mode=body.mode,
+                                       item=body.item)
     return state
 
 

@@ -5,20 +5,47 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy import (
+    Engine,
+    bindparam,
+    case,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cairn.errors import CairnError, Problem
 from cairn.ids import BlockName, RunId
-from cairn.store.schema import HEAD_REVISION, block_runs, runs, trigger_state
+from cairn.store.schema import (
+    HEAD_REVISION,
+    alert_deliveries,
+    alert_incidents,
+    block_runs,
+    runs,
+    trigger_state,
+)
 
 FINISHED = ("success", "failed", "interrupted")
+
+
+# Statements of every block attempt, built once: a run of 10,000 fan-out items would
+# otherwise spend most of its bookkeeping time building them again.
+_START_BLOCK = insert(block_runs)
+_BLOCK_STARTED = select(block_runs.c.started_at).where(
+    block_runs.c.id == bindparam("block_run_id"))
+_FINISH_BLOCK = update(block_runs).where(block_runs.c.id == bindparam("block_run_id"))
 
 
 def utcnow() -> datetime:
@@ -120,17 +147,9 @@ class MetadataStore:
         """Record an attempt starting; `queued_at` is when its block became ready to run."""
         started = utcnow()
         with self.engine.begin() as connection:
-            result = connection.execute(
-                insert(block_runs).values(
-                    run_id=run_id,
-                    pipeline=pipeline,
-                    block=block,
-                    attempt=attempt,
-                    status="running",
-                    queued_at=queued_at or started,
-                    started_at=started,
-                )
-            )
+            result = connection.execute(_START_BLOCK, {
+                "run_id": run_id, "pipeline": pipeline, "block": block, "attempt": attempt,
+                "status": "running", "queued_at": queued_at or started, "started_at": started})
             key = result.inserted_primary_key
             assert key is not None
             return int(key[0])
@@ -139,21 +158,13 @@ class MetadataStore:
         ended = utcnow()
         with self.engine.begin() as connection:
             started = connection.execute(
-                select(block_runs.c.started_at).where(block_runs.c.id == block_run_id)
-            ).scalar_one()
+                _BLOCK_STARTED, {"block_run_id": block_run_id}).scalar_one()
             for key in ("outputs", "profile"):
                 if fields.get(key) is not None:
                     fields[key] = json.dumps(fields[key])
-            connection.execute(
-                update(block_runs)
-                .where(block_runs.c.id == block_run_id)
-                .values(
-                    status=status,
-                    ended_at=ended,
-                    duration_s=(ended - started).total_seconds(),
-                    **fields,
-                )
-            )
+            connection.execute(_FINISH_BLOCK, {
+                "block_run_id": block_run_id, "status": status, "ended_at": ended,
+                "duration_s": (ended - started).total_seconds(), **fields})
 
     def record_block(
         self, run_id: RunId, pipeline: str, block: BlockName, status: str, error: str | None
@@ -382,5 +393,187 @@ class MetadataStore:
         with self.engine.connect() as connection:
             return connection.execute(query.order_by(block_runs.c.id.desc()).limit(1)).first()
 
+    def successful_items(self, run_id: RunId, block: BlockName) -> dict[str, str]:
+        """The items of a mapped block that succeeded in a run: `{block[i]: outputs}`."""
+        query = select(block_runs.c.block, block_runs.c.outputs).where(
+            block_runs.c.run_id == run_id, block_runs.c.status == "success",
+            block_runs.c.block.startswith(f"{block}[", autoescape=True))
+        with self.engine.connect() as connection:
+            return {unit: outputs for unit, outputs in connection.execute(query)}
+
+    # -- retention and metrics (cairn.monitor) -----------------------------------------
+    def run_summaries(self) -> list[Row[*tuple[Any, ...]]]:
+        """Every run's id, pipeline, status and start; each pipeline's newest first."""
+        query = select(runs.c.id, runs.c.pipeline, runs.c.status, runs.c.started_at).order_by(
+            runs.c.pipeline, runs.c.started_at.desc(), runs.c.id.desc())
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
+    def latest_successes(self, pipeline: str | None = None,
+                         ended_before: datetime | None = None,
+                         ) -> list[Row[*tuple[Any, ...]]]:
+        """The block run `latest_success` finds for every block (id, run_id, pipeline,
+        block), optionally as it was for a run that started at `ended_before`."""
+        newest = select(func.max(block_runs.c.id)).where(block_runs.c.status == "success")
+        if pipeline is not None:
+            newest = newest.where(block_runs.c.pipeline == pipeline)
+        if ended_before is not None:
+            newest = newest.where(block_runs.c.ended_at < ended_before)
+        newest = newest.group_by(block_runs.c.pipeline, block_runs.c.block)
+        query = select(block_runs.c.id, block_runs.c.run_id, block_runs.c.pipeline,
+                       block_runs.c.block).where(block_runs.c.id.in_(newest))
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
+    def successes_since(self, pipeline: str, since: datetime) -> list[Row[*tuple[Any, ...]]]:
+        """Successful block runs (run_id, block) of a pipeline that ended at `since` or later."""
+        query = select(block_runs.c.run_id, block_runs.c.block).where(
+            block_runs.c.pipeline == pipeline, block_runs.c.status == "success",
+            block_runs.c.ended_at >= since)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
+    def forget_outputs(self, run_id: str, keep: Collection[str], note: str) -> None:
+        """Record that the files of a run's block runs (but those of units in `keep`) are
+        gone: each stored output keeps its name, kind and size, and loses its file."""
+        with self.engine.begin() as connection:
+            rows = connection.execute(select(block_runs.c.id, block_runs.c.block,
+                                             block_runs.c.outputs)
+                                      .where(block_runs.c.run_id == run_id)).all()
+            for row in rows:
+                outputs = json.loads(row.outputs) if row.outputs else []
+                if row.block in keep or not any(o.get("file") for o in outputs):
+                    continue
+                for output in outputs:
+                    if output.get("file"):
+                        output.update(file=None, note=note)
+                connection.execute(update(block_runs).where(block_runs.c.id == row.id)
+                                   .values(outputs=json.dumps(outputs)))
+
+    def delete_runs(self, run_ids: Collection[str]) -> None:
+        """Delete runs and their block runs from the history."""
+        chosen = list(run_ids)
+        with self.engine.begin() as connection:
+            for start in range(0, len(chosen), 500):  # within every database's bound variables
+                part = chosen[start : start + 500]
+                connection.execute(delete(block_runs).where(block_runs.c.run_id.in_(part)))
+                connection.execute(delete(runs).where(runs.c.id.in_(part)))
+
+    def count_runs(self) -> list[Row[*tuple[Any, ...]]]:
+        """(pipeline, status, n) over all runs."""
+        query = select(runs.c.pipeline, runs.c.status, func.count()).group_by(
+            runs.c.pipeline, runs.c.status)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
+    def count_block_runs(self) -> list[Row[*tuple[Any, ...]]]:
+        """(pipeline, block, status, n) over all block runs, every attempt counted."""
+        query = select(block_runs.c.pipeline, block_runs.c.block, block_runs.c.status,
+                       func.count()).group_by(block_runs.c.pipeline, block_runs.c.block,
+                                              block_runs.c.status)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
+    def run_durations(self, bounds: Sequence[float]) -> list[Row[*tuple[Any, ...]]]:
+        """Per pipeline, over its finished runs: (pipeline, n, total seconds, then how many
+        took at most each of `bounds`)."""
+        at_most = [func.sum(case((runs.c.duration_s <= bound, 1), else_=0)) for bound in bounds]
+        query = (select(runs.c.pipeline, func.count(), func.sum(runs.c.duration_s), *at_most)
+                 .where(runs.c.status.in_(FINISHED), runs.c.duration_s.is_not(None))
+                 .group_by(runs.c.pipeline))
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
+    def last_successes(self) -> list[Row[*tuple[Any, ...]]]:
+        """(pipeline, ended_at) of each pipeline's newest successful run."""
+        query = select(runs.c.pipeline, func.max(runs.c.ended_at)).where(
+            runs.c.status == "success").group_by(runs.c.pipeline)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
     def close(self) -> None:
         self.engine.dispose()
+
+    # -- alerts (an outbox: incidents first, then every delivery attempt) ----------------
+    def create_incident(self, pipeline: str, event: str, key: str, run_id: str | None,
+                        message: str, channels: Sequence[str]) -> int | None:
+        """Record an alert unless (pipeline, event, key) already has one; None if it had."""
+        try:
+            with self.engine.begin() as connection:
+                result = connection.execute(insert(alert_incidents).values(
+                    pipeline=pipeline, event=event, key=key, run_id=run_id,
+                    created_at=utcnow(), message=message, channels=json.dumps(list(channels)),
+                    done=not channels))
+        except IntegrityError:
+            return None
+        inserted = result.inserted_primary_key
+        assert inserted is not None
+        return int(inserted[0])
+
+    def open_incidents(self, run_id: str | None = None) -> list[Row[Any]]:
+        query = select(alert_incidents).where(alert_incidents.c.done.is_(False))
+        if run_id is not None:
+            query = query.where(alert_incidents.c.run_id == run_id)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query.order_by(alert_incidents.c.id)).all())
+
+    def list_incidents(self, pipeline: str | None = None, limit: int = 20) -> list[Row[Any]]:
+        query = select(alert_incidents).order_by(alert_incidents.c.id.desc()).limit(limit)
+        if pipeline is not None:
+            query = query.where(alert_incidents.c.pipeline == pipeline)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
+    def deliveries(self, incident_ids: Sequence[int]) -> list[Row[Any]]:
+        query = (select(alert_deliveries)
+                 .where(alert_deliveries.c.incident_id.in_(list(incident_ids)))
+                 .order_by(alert_deliveries.c.id))
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
+    def claim_delivery(self, incident_id: int, channel: str, attempt: int) -> int | None:
+        """Record `attempt` as `sending`. It is ours only if no one else claimed the same
+        attempt: of two senders that race, at most one sends (maybe neither, until later)."""
+        with self.engine.begin() as connection:
+            inserted = connection.execute(insert(alert_deliveries).values(
+                incident_id=incident_id, channel=channel, attempt=attempt, status="sending",
+                at=utcnow())).inserted_primary_key
+        assert inserted is not None
+        delivery_id = int(inserted[0])
+        with self.engine.begin() as connection:
+            claims = connection.execute(select(func.count()).where(
+                alert_deliveries.c.incident_id == incident_id,
+                alert_deliveries.c.channel == channel,
+                alert_deliveries.c.attempt == attempt)).scalar_one()
+            if claims > 1:
+                connection.execute(delete(alert_deliveries)
+                                   .where(alert_deliveries.c.id == delivery_id))
+                return None
+        return delivery_id
+
+    def finish_delivery(self, delivery_id: int, status: str, error: str | None) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(alert_deliveries)
+                               .where(alert_deliveries.c.id == delivery_id)
+                               .values(status=status, at=utcnow(), error=error))
+
+    def close_incident(self, incident_id: int) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(alert_incidents)
+                               .where(alert_incidents.c.id == incident_id).values(done=True))
+
+    def previous_finished_run(self, pipeline: str, run_id: str) -> Row[Any] | None:
+        """The run of `pipeline` that succeeded or failed last before `run_id` ended."""
+        with self.engine.connect() as connection:
+            ended = connection.execute(select(runs.c.ended_at).where(runs.c.id == run_id)
+                                       ).scalar_one_or_none() or utcnow()
+            return connection.execute(
+                select(runs).where(runs.c.pipeline == pipeline, runs.c.id != run_id,
+                                   runs.c.status.in_(("success", "failed")),
+                                   runs.c.ended_at <= ended)
+                .order_by(runs.c.ended_at.desc()).limit(1)).first()
+
+    def failed_runs_since(self, since: datetime) -> list[Row[Any]]:
+        query = select(runs).where(runs.c.status == "failed", runs.c.ended_at >= since)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
