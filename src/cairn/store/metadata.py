@@ -101,11 +101,18 @@ class MetadataStore:
     def _migrate(self) -> None:
         with self.engine.connect() as connection:
             try:
-                current = connection.execute(text("SELECT version_num FROM alembic_version"))
-                if current.scalar() == HEAD_REVISION:
+                version = connection.execute(
+                    text("SELECT version_num FROM alembic_version")).scalar()
+                if version == HEAD_REVISION:
                     return  # the common case: no need to load Alembic at all
             except SQLAlchemyError:
                 connection.rollback()
+                version = None
+        if version is not None and version > HEAD_REVISION:  # revisions are numbered
+            raise CairnError(Problem(
+                "metadata-db", f"the metadata database {self.engine.url!r} was upgraded by a "
+                f"newer Cairn (schema {version}; this Cairn knows up to {HEAD_REVISION})",
+                hint="upgrade Cairn, or point `metadata_db` in cairn.yaml elsewhere"))
         from alembic import command
         from alembic.config import Config
 
