@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from cairn.errors import CairnError, Problem, closest
 from cairn.graph.build import Graph, build_graph
-from cairn.ids import BlockName, RunId
+from cairn.ids import BlockName, RunId, item_of
 from cairn.project.config import Project
 from cairn.project.pipeline import Pipeline, load_pipeline
 from cairn.runtime.capture import routed_output
@@ -23,6 +23,7 @@ from cairn.runtime.values import StoredOutput, TableRef
 from cairn.runtime.variable_store import VariableStore
 
 if TYPE_CHECKING:  # SQLAlchemy loads only for commands that read or write history
+    from cairn.monitor.watch import RunAlerts
     from cairn.store.metadata import MetadataStore
 
 
@@ -79,8 +80,7 @@ def _latest_item_counts(project: Project, pipeline: str) -> dict[str, int]:
         metadata.close()
     counts: dict[str, int] = {}
     for unit in units:
-        if unit.endswith("]") and "[" in unit:
-            block = unit[: unit.rindex("[")]
+        if (block := item_of(unit)) is not None:
             counts[block] = counts.get(block, 0) + 1
     return counts
 
@@ -155,6 +155,7 @@ def run_pipeline(
 
     metadata = open_metadata(project)
     databases = Databases(load_connections(project))
+    alerts: RunAlerts | None = None
     try:
         if resume is not None:
             record = (metadata.latest_run(name) if resume == "latest"
@@ -189,6 +190,10 @@ def run_pipeline(
 
         runner = Runner(pipeline, graph, metadata, variable_store(project), databases,
                         observer, project.settings.max_parallel)
+        if project.settings.alerts.routes:  # SLA misses as they happen, then the end
+            from cairn.monitor.watch import RunAlerts
+
+            alerts = RunAlerts(project, pipeline.settings, run_id)
         try:
             with (routed_output(), contextlib.chdir(project.root),
                   active_connections(databases, project.settings.default_connection),
@@ -204,8 +209,12 @@ def run_pipeline(
         status = "failed" if failed else "success"
         metadata.finish_run(run_id, status, f"blocks not successful: {', '.join(failed)}"
                             if failed else None)
+        if alerts is not None:  # only now: sending can never delay the run's status
+            alerts.finished()
         return RunResult(run_id, status, statuses, resume is not None)
     finally:
+        if alerts is not None:
+            alerts.close()
         databases.close()
         metadata.close()
 

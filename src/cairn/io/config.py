@@ -149,7 +149,7 @@ def _read_profile(project: Project, path: Path) -> dict[str, Connection]:
             )
         )
     entries = data[profile] or {}
-    reader = _ProfileReader(project.root, path, lines, profile)
+    reader = ProfileReader(project.root, path, lines, profile)
     if not isinstance(entries, dict):
         raise reader.error((), "must map connection names to their settings")
     connections: dict[str, Connection] = {}
@@ -172,7 +172,7 @@ class _Unset(Exception):
         self.hint = hint
 
 
-class _ProfileReader:
+class ProfileReader:
     """Turns one profile's entries into connections; problems point at io_config.yaml."""
 
     def __init__(self, root: Path, path: Path, lines: dict[Location, int], profile: str

@@ -16,7 +16,7 @@ from cairn.errors import CairnError, Problem, closest
 from cairn.ids import BlockName
 from cairn.project.conditions import TriggerRule, check_expression
 from cairn.project.config import Project, RunSettings
-from cairn.project.triggers import TriggerSettings
+from cairn.project.triggers import SLASettings, TriggerSettings
 from cairn.project.yaml_file import validate
 
 PIPELINE_FILE = "pipeline.yaml"
@@ -102,6 +102,7 @@ class PipelineSettings(BaseModel):
     triggers: list[TriggerSettings] = Field(default_factory=list)
     max_concurrent_runs: int = Field(default=1, ge=1)
     on_overlap: Literal["queue", "skip"] = "queue"  # a scheduled run while one is going
+    sla: SLASettings | None = None  # alerts `sla_miss` when a run takes too long
 
     @field_validator("blocks", mode="before")
     @classmethod

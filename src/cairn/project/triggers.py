@@ -28,6 +28,21 @@ def parse_interval(value: float | str) -> float:
     return seconds
 
 
+class SLASettings(BaseModel):
+    """A run must end within `max_duration` of its start and/or within `deadline` of its
+    scheduled time (scheduled runs only); durations as for `interval`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_duration: float | str | None = None
+    deadline: float | str | None = None
+
+    @field_validator("max_duration", "deadline")
+    @classmethod
+    def _duration(cls, value: float | str | None) -> float | None:
+        return None if value is None else parse_interval(value)
+
+
 class EventSettings(BaseModel):
     """Run once per new file under a folder or an fsspec URL prefix."""
 
@@ -76,6 +91,7 @@ class TriggerSettings(BaseModel):
     after: str | None = Field(default=None, description="run when this pipeline succeeds")
     variables: dict[str, Any] = Field(default_factory=dict)
     catch_up: Literal["latest", "all", "none"] = "latest"
+    sla: SLASettings | None = None  # its keys override those of the pipeline's `sla`
 
     @field_validator("schedule")
     @classmethod
