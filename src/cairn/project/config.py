@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cairn.errors import CairnError, Problem, closest
+from cairn.project.alerts import AlertSettings
 from cairn.project.yaml_file import validate
 
 PROJECT_FILE = "cairn.yaml"
@@ -29,6 +31,27 @@ class RunSettings(BaseModel):
     timeout: float | None = Field(default=None, gt=0)
 
 
+class RetentionSettings(BaseModel):
+    """How long runs keep their files and their history (`cairn clean`; the scheduler applies
+    it hourly). The files of each block's latest successful run are always kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outputs_days: float | None = Field(
+        default=30, gt=0, description="delete outputs and logs of runs older than this")
+    keep_last: int = Field(default=10, ge=0, description="newest runs per pipeline kept whole")
+    history_days: float | None = Field(
+        default=None, gt=0, description="delete run records older than this; null: never")
+
+    @model_validator(mode="after")
+    def _history_outlives_files(self) -> RetentionSettings:
+        if (self.history_days is not None and self.outputs_days is not None
+                and self.history_days < self.outputs_days):
+            raise ValueError("history_days must not be shorter than outputs_days: a run's "
+                             "files go before its record")
+        return self
+
+
 class ProjectSettings(BaseModel):
     """What `cairn.yaml` may hold."""
 
@@ -44,6 +67,10 @@ class ProjectSettings(BaseModel):
     )
     max_parallel: int = Field(default=4, ge=1, le=256)
     block_defaults: RunSettings = Field(default_factory=RunSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per line, for log shippers")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ Each tick:
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -29,8 +30,12 @@ from cairn.project.triggers import TriggerSettings
 from cairn.project.yaml_file import validate
 from cairn.service import HEARTBEAT_SECONDS, new_run_id, open_metadata, utc_now
 
+# Text or JSON lines, as the `cairn` command sets up (cairn.yaml `log_format`).
+log = logging.getLogger("cairn.scheduler")
+
 # At most this many missed times of one trigger are created at once (catch_up: all).
 MAX_CATCH_UP = 1000
+RETENTION_SECONDS = 3600.0  # between two retention passes
 
 
 @dataclass
@@ -50,9 +55,14 @@ class Scheduler:
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _settings: dict[str, _Cached] = field(default_factory=dict)
     _active: dict[str, int] = field(default_factory=dict)
+    _next_clean: float = 0.0  # monotonic time of the next retention pass
 
     def __post_init__(self) -> None:
+        from cairn.monitor.watch import watch_scheduler
+
         self.metadata = open_metadata(self.project)
+        # SLA misses and failures it sees, and alerts left to deliver: in its own thread.
+        self.alerts = watch_scheduler(self.project)
 
     # -- configuration -------------------------------------------------------------------
     def pipelines(self) -> dict[str, PipelineSettings]:
@@ -66,7 +76,7 @@ class Scheduler:
                 try:
                     settings = validate(PipelineSettings, path) if mtime else PipelineSettings()
                 except CairnError as error:  # a broken file must not stop the others
-                    print(f"cairn scheduler: {error}", file=sys.stderr, flush=True)
+                    log.warning("%s", error)
                     settings = None
                 cached = self._settings[name] = _Cached(mtime, settings)
             if cached.settings is not None:
@@ -84,6 +94,9 @@ class Scheduler:
             self._active[run.pipeline] = self._active.get(run.pipeline, 0) + 1
         self._fire(pipelines, utc_now())
         self._dispatch(pipelines)
+        self._apply_retention()
+        if self.alerts is not None:
+            self.alerts.tick(pipelines)
 
     def _fire(self, pipelines: dict[str, PipelineSettings], now: datetime) -> None:
         for pipeline, settings in pipelines.items():
@@ -195,6 +208,18 @@ class Scheduler:
                 run.id, f"no heartbeat from the run's process for {self.silence_seconds:g} s: "
                 "it died or hangs", status="failed")
 
+    def _apply_retention(self) -> None:
+        """Clean old runs' files (cairn.yaml `retention`) at most once an hour."""
+        if time.monotonic() < self._next_clean:
+            return
+        self._next_clean = time.monotonic() + RETENTION_SECONDS
+        from cairn.monitor.retention import clean
+
+        report = clean(self.project, self.metadata)
+        if report.removals:
+            log.info("retention cleaned %d runs (%s bytes freed)", len(report.removals),
+                     f"{report.freed_bytes:,}")
+
     # -- the loop --------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         """Tick until `stop` is set; runs already started go on to their end."""
@@ -203,7 +228,8 @@ class Scheduler:
             try:
                 self.tick()
             except Exception as error:  # a database hiccup must not end the scheduler
-                print(f"cairn scheduler: tick failed: {type(error).__name__}: {error}",
-                      file=sys.stderr, flush=True)
+                log.warning("tick failed: %s: %s", type(error).__name__, error)
             stop.wait(max(0.0, self.tick_seconds - (time.monotonic() - started)))
+        if self.alerts is not None:
+            self.alerts.close(HEARTBEAT_SECONDS)
         self.metadata.close()
