@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from cairn.cli_alerts import alerts_app
+from cairn.cli_clean import clean
+from cairn.cli_stats import stats
 from cairn.errors import CairnError
 
 app = typer.Typer(
@@ -26,8 +30,9 @@ ProjectOption = Annotated[
 ]
 
 
-# Set by the global --profile option, before any command runs.
+# Set by the global --profile and --log-format options, before any command runs.
 _profile: str | None = None
+_log_format: str | None = None
 
 
 @app.callback()
@@ -35,9 +40,36 @@ def _options(
     profile: Annotated[str | None, typer.Option(
         "--profile", help="Profile of io_config.yaml to use (default: $CAIRN_PROFILE, else "
         "'default').", show_default=False)] = None,
+    log_format: Annotated[str | None, typer.Option(
+        "--log-format", help="text, or json: one JSON object per line (runs, the scheduler, "
+        "the server), for log shippers (default: `log_format` of cairn.yaml, else text).",
+        show_default=False)] = None,
 ) -> None:
-    global _profile
+    global _profile, _log_format
+    if log_format not in (None, "text", "json"):
+        from cairn.errors import Problem
+
+        raise CairnError(Problem("bad-option", f"--log-format must be text or json, not "
+                                 f"{log_format!r}"))
     _profile = profile
+    _log_format = log_format
+
+
+def _logs_as_json(project: Any) -> bool:
+    return (_log_format or project.settings.log_format) == "json"
+
+
+def _log_cairn_records(project: Any) -> None:
+    """Send Cairn's own log records (the scheduler's) to stderr, as text or JSON lines."""
+    from cairn.monitor.json_logs import JsonFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if _logs_as_json(project)
+                         else logging.Formatter("%(name)s: %(message)s"))
+    logger = logging.getLogger("cairn")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # a run's routing handler on the root must not see them
 
 
 def _project(path: Path | None) -> Any:
@@ -120,6 +152,11 @@ def run(
 
         raise CairnError(Problem("bad-options", "--resume reruns a run as it was; it cannot "
                                  "be combined with --block or --var"))
+    if _logs_as_json(found):
+        if _run_as_json(found, pipeline, variables, block, downstream, upstream, resume,
+                        run_id) != "success":
+            raise typer.Exit(1)
+        return
     total = len(service.select_blocks(pipeline_model, graph, block, downstream, upstream))
     console = _console()
     with ProgressDisplay(console, total, show_logs=not quiet) as display:
@@ -132,6 +169,36 @@ def run(
         console.print(f"[dim]logs: cairn logs {result.run_id} · resume: cairn run {pipeline} "
                       f"--resume {result.run_id}[/]")
         raise typer.Exit(1)
+
+
+def _run_as_json(found: Any, pipeline: str, variables: dict[str, Any], block: list[str],
+                 downstream: bool, upstream: bool, resume: str | None,
+                 run_id: str | None) -> str:
+    """`cairn run` with JSON logs: the run's events as JSON lines on stdout; its status."""
+    import time
+
+    from cairn import service
+    from cairn.monitor.json_logs import JsonRunLog
+
+    if resume is None:
+        run_id = run_id or service.new_run_id()  # known before the run, for every line
+    else:  # the run to resume, found as run_pipeline finds it
+        metadata = service.open_metadata(found)
+        try:
+            record = (metadata.latest_run(pipeline) if resume == "latest"
+                      else metadata.find_run(resume, pipeline))
+        finally:
+            metadata.close()
+        run_id = record.id if record is not None else None
+    log = JsonRunLog(sys.stdout, pipeline, run_id)
+    pipeline_model, graph = service.checked_plan(found, pipeline, variables)
+    log.run_started(service.select_blocks(pipeline_model, graph, block, downstream, upstream),
+                    resume is not None)
+    started = time.monotonic()
+    result = service.run_pipeline(found, pipeline, log, variables, block, downstream,
+                                  upstream, resume, run_id)
+    log.run_finished(result.status, result.blocks, time.monotonic() - started)
+    return result.status
 
 
 @app.command()
@@ -339,6 +406,7 @@ def serve(
     import uvicorn
 
     from cairn.errors import Problem
+    from cairn.monitor.json_logs import uvicorn_log_config
     from cairn.server.app import create_app
     from cairn.server.auth import check_binding
 
@@ -346,9 +414,15 @@ def serve(
     if refusal:
         raise CairnError(Problem("unsafe-binding", refusal))
     found = _project(project)
-    url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
-    _console().print(f"Cairn serves {found.root} at [bold]{url}[/] (Ctrl-C stops it)")
+    url = f"http://{host}:{port}/"
+    _log_cairn_records(found)
+    if _logs_as_json(found):  # the token stays out of shipped logs
+        logging.getLogger("cairn.server").info("serving %s at %s", found.root, url)
+    else:
+        _console().print(f"Cairn serves {found.root} at [bold]{url}"
+                         f"{f'?token={token}' if token else ''}[/] (Ctrl-C stops it)")
     uvicorn.run(create_app(found, token, scheduler), host=host, port=port, log_level="warning",
+                log_config=uvicorn_log_config(_logs_as_json(found)),
                 timeout_graceful_shutdown=3)
 
 
@@ -370,7 +444,11 @@ def scheduler(
     found = _project(project)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    _console().print(f"Cairn scheduler for {found.root} (Ctrl-C stops it)")
+    _log_cairn_records(found)
+    if _logs_as_json(found):
+        logging.getLogger("cairn.scheduler").info("scheduler for %s started", found.root)
+    else:
+        _console().print(f"Cairn scheduler for {found.root} (Ctrl-C stops it)")
     try:
         Scheduler(found, max_runs=max_runs, tick_seconds=tick).run(stop)
     except KeyboardInterrupt:
@@ -443,8 +521,12 @@ def triggers(
     _console().print(table if table.row_count else "no triggers")
 
 
+app.command("stats")(stats)
+app.command("clean")(clean)
+
 sql_app = typer.Typer(help="SQL tools.", no_args_is_help=True)
 app.add_typer(sql_app, name="sql")
+app.add_typer(alerts_app, name="alerts")
 
 
 @sql_app.command("transpile")

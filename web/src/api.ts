@@ -2,7 +2,9 @@
 import type {
   Block,
   Graph,
+  Health,
   Language,
+  LogSearch,
   NotebookState,
   Page,
   Pipeline,
@@ -10,6 +12,8 @@ import type {
   ProjectInfo,
   Run,
   RunDetail,
+  Timeline,
+  Trend,
   Trigger,
 } from "./types";
 
@@ -132,8 +136,8 @@ export const api = {
     request<void>("DELETE", `/api/pipelines/${e(p)}/blocks/${e(b)}`),
 
   notebook: (p: string) => request<NotebookState>("GET", `/api/notebooks/${e(p)}`),
-  run: (p: string, block: string | null, mode: "block" | "downstream" | "all") =>
-    request<NotebookState>("POST", `/api/notebooks/${e(p)}/run`, { block, mode }),
+  run: (p: string, block: string | null, mode: "block" | "downstream" | "all", item: number | null = null) =>
+    request<NotebookState>("POST", `/api/notebooks/${e(p)}/run`, { block, mode, item }),
   interrupt: (p: string) => request<void>("POST", `/api/notebooks/${e(p)}/interrupt`),
   restart: (p: string) => request<void>("POST", `/api/notebooks/${e(p)}/restart`),
   outputPage: (p: string, b: string, name: string, offset: number, limit: number) =>
@@ -149,6 +153,12 @@ export const api = {
   runDetail: (id: string) => request<RunDetail>("GET", `/api/runs/${e(id)}`),
   runLogs: (id: string, b: string) =>
     request<{ text: string }>("GET", `/api/runs/${e(id)}/logs/${e(b)}`),
+
+  stats: (days: number) => request<{ days: number; pipelines: Health[] }>("GET", `/api/stats?days=${days}`),
+  pipelineStats: (p: string, days: number) => request<Trend>("GET", `/api/pipelines/${e(p)}/stats?days=${days}`),
+  timeline: (id: string) => request<Timeline>("GET", `/api/runs/${e(id)}/timeline`),
+  searchLogs: (id: string, block: string | null, q: string) =>
+    request<LogSearch>("GET", `/api/runs/${e(id)}/logs?${block ? `block=${e(block)}&` : ""}q=${e(q)}`),
 
   triggers: (p: string) => request<Trigger[]>("GET", `/api/pipelines/${e(p)}/triggers`),
   setTriggerPaused: (p: string, t: string, paused: boolean) =>

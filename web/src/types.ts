@@ -149,3 +149,79 @@ export interface Trigger {
   /** The next scheduled time (ISO, UTC); null for triggers that wait for an event. */
   next_fire: string | null;
 }
+
+// -- dashboards (docs/monitoring.md) ---------------------------------------------------------
+
+/** A run as the dashboards show it; metrics are null in runs recorded before Cairn measured them. */
+export interface RunPoint extends Run {
+  trigger: string | null;
+  queued_at: string | null;
+  scheduled_for: string | null;
+  rows_out: number | null;
+  output_bytes: number | null;
+  peak_memory_bytes: number | null;
+  cpu_seconds: number | null;
+}
+
+export interface Health {
+  pipeline: string;
+  days: number;
+  /** Finished runs (succeeded, failed or interrupted) in the window. */
+  runs: number;
+  failures: number;
+  success_rate: number | null;
+  /** Percentiles of the successful runs' durations, in seconds. */
+  p50_s: number | null;
+  p95_s: number | null;
+  /** Runs queued or going now. */
+  active: number;
+  last_run: RunPoint | null;
+  next_run: string | null;
+  /** Why the next run is unknown: a broken pipeline.yaml. */
+  problem: string | null;
+}
+
+export interface DayCount {
+  day: string;
+  runs: number;
+  failures: number;
+}
+
+export interface BlockStats {
+  block: string;
+  runs: number;
+  failures: number;
+  p50_s: number | null;
+  p95_s: number | null;
+}
+
+export interface Trend {
+  health: Health;
+  /** Oldest first. */
+  runs: RunPoint[];
+  days: DayCount[];
+  blocks: BlockStats[];
+}
+
+export interface BlockBar extends BlockRun {
+  queued_at: string | null;
+  rows_in: number | null;
+  cpu_seconds: number | null;
+}
+
+export interface Timeline {
+  run: RunPoint;
+  blocks: BlockBar[];
+}
+
+export interface LogMatch {
+  block: string;
+  line: number;
+  text: string;
+}
+
+export interface LogSearch {
+  run_id: string;
+  lines: LogMatch[];
+  truncated: boolean;
+}

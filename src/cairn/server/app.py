@@ -8,16 +8,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from cairn import __version__
 from cairn.errors import CairnError
 from cairn.io.secrets import redact
+from cairn.monitor.prometheus import MetricsExporter
 from cairn.notebook.session import Notebooks
 from cairn.project.config import Project
 from cairn.server import history, notebooks, projects
 from cairn.server.auth import require_token
+from cairn.server.stats import router as stats_router
 
 STATIC = Path(__file__).parent / "static"
 _STATUS_OF = {"unknown-pipeline": 404, "unknown-block": 404, "unknown-run": 404,
@@ -36,6 +39,7 @@ def create_app(project: Project, token: str | None = None,
                              name="cairn-scheduler").start()
         yield
         stop.set()
+        app.state.metrics.close()
         app.state.notebooks.close()  # pipeline runs go on: they are `cairn run` processes
 
     app = FastAPI(title="Cairn", version=__version__, lifespan=lifespan,
@@ -59,8 +63,16 @@ def create_app(project: Project, token: str | None = None,
     app.include_router(projects.router, dependencies=guarded)
     app.include_router(notebooks.router, dependencies=guarded)
     app.include_router(history.router, dependencies=guarded)
+    app.include_router(stats_router, dependencies=guarded)
     app.include_router(notebooks.events)
     app.include_router(history.triggers)
+
+    # Prometheus scrapes this; with a server token it needs it too (bearer_token).
+    app.state.metrics = MetricsExporter(project.metadata_url)
+
+    @app.get("/metrics", include_in_schema=False, dependencies=guarded)
+    def metrics() -> Response:
+        return Response(app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     if (STATIC / "index.html").is_file():
         app.mount("/assets", StaticFiles(directory=STATIC / "assets", check_dir=False),

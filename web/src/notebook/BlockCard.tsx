@@ -205,7 +205,9 @@ export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
           {state?.error?.message || "skipped"}
         </div>
       )}
-      {items && <ItemsStrip pipeline={ctl.pipeline} block={name} items={items} />}
+      {items && (
+        <ItemsStrip pipeline={ctl.pipeline} block={name} items={items} onRunItem={(i) => void ctl.runItem(name, i)} />
+      )}
       {error && <ErrorView block={name} error={error} />}
       {state && state.outputs.length > 0 && <Outputs pipeline={ctl.pipeline} block={name} outputs={state.outputs} />}
     </section>

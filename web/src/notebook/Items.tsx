@@ -8,15 +8,17 @@ function itemTitle(item: ItemEntry): string {
 }
 
 /** The items of a mapped block: a square per item colored by its status, a counter, and
- * the log lines, error and outputs of the item clicked. */
+ * the log lines, error and outputs of the item clicked, which can be run again alone. */
 export const ItemsStrip = memo(function ItemsStrip({
   pipeline,
   block,
   items,
+  onRunItem,
 }: {
   pipeline: string;
   block: string;
   items: ItemEntry[];
+  onRunItem: (index: number) => void;
 }) {
   const [selected, setSelected] = useState<number | null>(null);
   const done = items.filter((i) => i.state.status === "success").length;
@@ -48,6 +50,14 @@ export const ItemsStrip = memo(function ItemsStrip({
         <div className="item-detail">
           <div className="item-detail-head mono">
             {shown.unit} <span className={`badge status status-${shown.state.status}`}>{shown.state.status}</span>
+            <button
+              type="button"
+              data-testid={`run-item-${block}-${shown.index}`}
+              onClick={() => onRunItem(shown.index)}
+              title="Run this item again; the other items keep their outputs"
+            >
+              ▶ Run this item
+            </button>
           </div>
           {shown.state.logs.length > 0 && <Logs block={shown.unit} logs={shown.state.logs} />}
           {shown.state.error && <ErrorView block={shown.unit} error={shown.state.error} />}

@@ -780,6 +780,18 @@ export class NotebookController {
     }
   }
 
+  /** Run one item of a mapped block again; its other items keep their outputs. */
+  async runItem(block: string, item: number): Promise<void> {
+    if (!(await this.saveDirty([block]))) return;
+    const since = this.seq;
+    try {
+      this.applySnapshot(await api.run(this.pipeline, block, "block", item), since);
+      this.notice.set(null);
+    } catch (error) {
+      this.fail(error, `running ${block}[${item}]`);
+    }
+  }
+
   /** Auto-run: after a block run alone succeeds, run its (now stale) downstream. */
   private async autoRunAfter(): Promise<void> {
     const ready = this.autoReady;

@@ -1,6 +1,8 @@
-import { Fragment, useCallback, useEffect, useState } from "react";
+import { Fragment, useEffect, useState } from "react";
 import { api, errorText } from "../api";
-import type { BlockRun, Run, RunDetail } from "../types";
+import { Gantt } from "../monitor/Gantt";
+import { LogViewer } from "../monitor/LogViewer";
+import type { BlockBar, Run, Timeline } from "../types";
 import { formatBytes, formatDuration, formatTime, StatusBadge } from "./common";
 
 const ACTIVE = new Set(["running", "queued", "pending", "starting"]);
@@ -126,15 +128,18 @@ export function RunsPage({ runId, pipeline }: { runId: string | null; pipeline: 
 }
 
 function RunDetailView({ id }: { id: string }) {
-  const [run, setRun] = useState<RunDetail | null>(null);
+  const [timeline, setTimeline] = useState<Timeline | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [now, setNow] = useState(() => Date.now());
+  const [logBlock, setLogBlock] = useState<string | null>(null);
   usePolling(
     async () => {
       try {
-        const detail = await api.runDetail(id);
-        setRun(detail);
+        const found = await api.timeline(id);
+        setTimeline(found);
+        setNow(Date.now());
         setError(null);
-        return ACTIVE.has(detail.status);
+        return ACTIVE.has(found.run.status);
       } catch (e) {
         setError(errorText(e));
         return false;
@@ -144,8 +149,16 @@ function RunDetailView({ id }: { id: string }) {
     [id],
   );
   if (error) return <div className="run-detail banner banner-error pre-line">{error}</div>;
-  if (!run) return <div className="run-detail muted">loading…</div>;
+  if (!timeline) return <div className="run-detail muted">loading…</div>;
+  const { run, blocks } = timeline;
   const seen = new Set<string>();
+  const names = [...new Set(blocks.map((b) => b.block))];
+  // While the run goes on its logs grow: read them again on every poll.
+  const logVersion = ACTIVE.has(run.status) ? String(now) : run.status;
+  const showLog = (block: string) => {
+    setLogBlock(block);
+    document.querySelector('[data-testid="log-viewer"]')?.scrollIntoView({ block: "nearest" });
+  };
   return (
     <div className="run-detail" data-testid="run-detail">
       <h3>
@@ -155,9 +168,11 @@ function RunDetailView({ id }: { id: string }) {
         {run.pipeline} · started {formatTime(run.started_at)}
         {run.ended_at ? ` · ended ${formatTime(run.ended_at)}` : ""}
         {run.duration_s !== null ? ` · ${formatDuration(run.duration_s)}` : ""} ·{" "}
-        <a href={`#/p/${encodeURIComponent(run.pipeline)}`}>notebook</a>
+        <a href={`#/p/${encodeURIComponent(run.pipeline)}`}>notebook</a> ·{" "}
+        <a href={`#/stats/${encodeURIComponent(run.pipeline)}`}>trends</a>
       </div>
       {run.error && <pre className="error-box">{run.error}</pre>}
+      <Gantt run={run} blocks={blocks} now={now} onSelect={showLog} />
       <table className="list" data-testid="run-blocks-table">
         <thead>
           <tr>
@@ -168,37 +183,27 @@ function RunDetailView({ id }: { id: string }) {
             <th>Rows</th>
             <th>Output</th>
             <th>Peak memory</th>
+            <th>CPU</th>
             <th />
           </tr>
         </thead>
         <tbody>
-          {run.blocks.map((b) => {
+          {blocks.map((b) => {
             const first = !seen.has(b.block);
             seen.add(b.block);
-            return <BlockRunRow key={`${b.block}/${b.attempt}`} runId={run.id} block={b} suffix={first ? "" : `-${b.attempt}`} />;
+            return (
+              <BlockRunRow key={`${b.block}/${b.attempt}`} block={b} suffix={first ? "" : `-${b.attempt}`} onLogs={showLog} />
+            );
           })}
         </tbody>
       </table>
+      <LogViewer runId={run.id} blocks={names} block={logBlock} onBlock={setLogBlock} version={logVersion} />
     </div>
   );
 }
 
-function BlockRunRow({ runId, block, suffix }: { runId: string; block: BlockRun; suffix: string }) {
-  const [logs, setLogs] = useState<string | null>(null);
-  const [open, setOpen] = useState(false);
+function BlockRunRow({ block, suffix, onLogs }: { block: BlockBar; suffix: string; onLogs: (block: string) => void }) {
   const id = `${block.block}${suffix}`;
-  const toggle = useCallback(async () => {
-    if (open) {
-      setOpen(false);
-      return;
-    }
-    setOpen(true);
-    try {
-      setLogs((await api.runLogs(runId, block.block)).text);
-    } catch (e) {
-      setLogs(errorText(e));
-    }
-  }, [open, runId, block.block]);
   return (
     <Fragment>
       <tr data-testid={`run-block-${id}`}>
@@ -211,26 +216,18 @@ function BlockRunRow({ runId, block, suffix }: { runId: string; block: BlockRun;
         <td data-testid={`run-block-rows-${id}`}>{block.rows_out ?? ""}</td>
         <td>{formatBytes(block.output_bytes)}</td>
         <td>{formatBytes(block.peak_memory_bytes)}</td>
+        <td>{formatDuration(block.cpu_seconds)}</td>
         <td>
-          <button data-testid={`run-logs-${id}`} onClick={() => void toggle()}>
-            {open ? "Hide logs" : "Logs"}
+          <button data-testid={`run-logs-${id}`} onClick={() => onLogs(block.block)}>
+            Logs
           </button>
         </td>
       </tr>
       {block.error && (
         <tr className="sub-row">
-          <td colSpan={8}>
+          <td colSpan={9}>
             <pre className="error-box" data-testid={`run-block-error-${id}`}>
               {block.error}
-            </pre>
-          </td>
-        </tr>
-      )}
-      {open && (
-        <tr className="sub-row">
-          <td colSpan={8}>
-            <pre className="log-box" data-testid={`run-log-${id}`}>
-              {logs === null ? "loading…" : logs || "(no output)"}
             </pre>
           </td>
         </tr>

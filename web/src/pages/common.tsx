@@ -30,3 +30,26 @@ export function StatusBadge({ status, testId }: { status: string; testId?: strin
     </span>
   );
 }
+
+export function formatRate(rate: number | null): string {
+  return rate === null ? "—" : `${Math.round(rate * 100)}%`;
+}
+
+/** The windows the dashboards offer, in days. */
+export const WINDOWS = [1, 7, 30, 90];
+
+export function WindowSelect({ days, onChange }: { days: number; onChange: (days: number) => void }) {
+  const choices = WINDOWS.includes(days) ? WINDOWS : [...WINDOWS, days].sort((a, b) => a - b);
+  return (
+    <label>
+      window{" "}
+      <select data-testid="stats-window" value={days} onChange={(e) => onChange(Number(e.target.value))}>
+        {choices.map((d) => (
+          <option key={d} value={d}>
+            {d === 1 ? "today" : `last ${d} days`}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
