@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cairn.ids import BlockName, is_item
+from cairn.ids import BlockName, item_of
 from cairn.runtime.runner import Outcome
 
 STATUS_STYLE = {
@@ -88,7 +88,7 @@ class ProgressDisplay:
         with self._lock:
             if block in self.running:
                 self.running.remove(block)
-            if is_item(block):  # shown only when it fails; its block's line sums them up
+            if item_of(block) is not None:  # shown if it fails; its block's line sums them up
                 if outcome.status == "failed":
                     self.console.print(f"[red]✗ {escape(block)}: "
                                        f"{escape(outcome.failure.describe())}[/]"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import NewType
 
 BlockName = NewType("BlockName", str)
 VariableName = NewType("VariableName", str)
 RunId = NewType("RunId", str)
 
+_ITEM = re.compile(r"(?P<block>.+)\[\d+\]")
 
-def is_item(unit: str) -> bool:
-    """Whether a recorded unit is one item of a mapped block: `block[i]`."""
-    return unit.endswith("]") and "[" in unit
+
+def item_of(unit: str) -> BlockName | None:
+    """The mapped block a recorded unit is one item of (`block[3]` -> `block`), else None."""
+    item = _ITEM.fullmatch(unit)
+    return BlockName(item["block"]) if item else None

@@ -21,8 +21,11 @@ def dynamic(tmp_path: Path) -> Iterator[Server]:
     (root / "cairn.yaml").write_text("name: dyn\n")
     ProjectFolder(root).pipeline("dyn", {
         "numbers.py": "numbers = [1, 2, 3]\n",
-        "square.py": """
-            if numbers == 2:
+        "square.py": f"""
+            from pathlib import Path
+            with open({str(tmp_path / "ran")!r}, "a") as _log:
+                _log.write(f"{{numbers}} ")
+            if numbers == 2 and not Path({str(tmp_path / "fixed")!r}).exists():
                 raise ValueError('two')
             print('item', numbers)
             square = numbers ** 2
@@ -41,7 +44,7 @@ def dynamic(tmp_path: Path) -> Iterator[Server]:
     server.stop()
 
 
-def test_items_conditions_and_notes(dynamic: Server, page: Page) -> None:
+def test_items_conditions_and_notes(dynamic: Server, page: Page, tmp_path: Path) -> None:
     p = page
     get = p.get_by_test_id
     p.goto(f"{dynamic.base}/#/p/dyn")
@@ -79,6 +82,16 @@ def test_items_conditions_and_notes(dynamic: Server, page: Page) -> None:
     expect(get("skip-reason-after_gate")).to_contain_text("gate")
     expect(get("error-after_gate")).to_have_count(0)
     expect(get("status-gate")).to_have_text("success")
+
+    # The failed item, once its cause is fixed, runs again alone.
+    (tmp_path / "fixed").touch()
+    get("run-item-square-1").click()
+    expect(get("item-square-1")).to_have_attribute("data-status", "success", timeout=30_000)
+    expect(get("items-count-square")).to_contain_text("3/3")
+    expect(get("status-square")).to_have_text("success")
+    expect(get("item-square-0")).to_have_attribute("data-status", "success")
+    # items 1 and 3 ran once, item 2 twice (the first run ran the items side by side)
+    assert sorted((tmp_path / "ran").read_text().split()) == ["1", "2", "2", "3"]
 
     ARTIFACTS.mkdir(exist_ok=True)
     p.screenshot(path=str(ARTIFACTS / "dynamic.png"), full_page=True)
