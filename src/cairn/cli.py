@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from cairn.cli_alerts import alerts_app
+from cairn.cli_checkpoints import checkpoints
 from cairn.cli_clean import clean
 from cairn.cli_stats import stats
 from cairn.errors import CairnError
@@ -523,6 +524,7 @@ def triggers(
 
 app.command("stats")(stats)
 app.command("clean")(clean)
+app.command("checkpoints")(checkpoints)
 
 sql_app = typer.Typer(help="SQL tools.", no_args_is_help=True)
 app.add_typer(sql_app, name="sql")

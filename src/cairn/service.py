@@ -85,6 +85,38 @@ def _latest_item_counts(project: Project, pipeline: str) -> dict[str, int]:
     return counts
 
 
+def list_checkpoints(project: Project, pipeline: str | None, history: bool = False,
+                     ) -> list[Any]:
+    """Current checkpoints (of one pipeline, or all), or with `history` every version."""
+    if pipeline is not None:
+        load_pipeline(project, pipeline)  # an unknown pipeline is an error, not "none"
+    metadata = open_metadata(project)
+    try:
+        current = metadata.current_checkpoints(pipeline)
+        if not history:
+            return current
+        return [version for row in current for version in
+                metadata.checkpoint_versions(row.pipeline, row.block, row.name)]
+    finally:
+        metadata.close()
+
+
+def reset_checkpoints(project: Project, pipeline: str, block: str | None,
+                      to_version: int | None, to_value: str | None, note: str,
+                      ) -> list[tuple[str, str, int]]:
+    """Reset a pipeline's (or a block's) checkpoints: to no value (the next run processes
+    everything), to an earlier version's value, or to a JSON value. Recorded as versions."""
+    if block is not None:
+        check_blocks(load_pipeline(project, pipeline), [block])
+    else:
+        load_pipeline(project, pipeline)
+    metadata = open_metadata(project)
+    try:
+        return metadata.reset_checkpoints(pipeline, block, to_version, to_value, note)
+    finally:
+        metadata.close()
+
+
 def check_blocks(pipeline: Pipeline, names: Sequence[str]) -> list[BlockName]:
     for name in names:
         if name not in pipeline.blocks:

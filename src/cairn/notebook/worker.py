@@ -53,6 +53,9 @@ class _History:
     def successful_items(self, *_: Any) -> dict[str, str]:
         return {}
 
+    def checkpoint_values(self, *_: Any) -> dict[str, Any]:
+        return {}  # the notebook starts from scratch and never moves a pipeline's checkpoints
+
 
 def _hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

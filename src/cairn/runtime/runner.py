@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
@@ -64,6 +65,7 @@ class Outcome:
     cpu_seconds: float | None = None  # of its thread, plus its R process
     duration_s: float = 0.0
     profile: list[dict[str, Any]] | None = None  # SQL blocks: per statement
+    checkpoints: dict[str, Any] = field(default_factory=dict)  # committed if it succeeded
 
     @property
     def output_bytes(self) -> int:
@@ -75,6 +77,7 @@ class _Executed:
     outputs: dict[str, Any]
     sql: SQLResult | None
     rows_in: int | None
+    checkpoints: dict[str, Any]
 
 
 def _table_rows(values: Mapping[str, Any]) -> int | None:
@@ -454,6 +457,7 @@ class Runner:
             error=outcome.failure.describe() if outcome.failure else None,
             outputs=[o.to_dict() for o in outcome.stored],
             profile=outcome.profile,
+            checkpoints=outcome.checkpoints,
         )
         self.observer.block_finished(BlockName(attempt.unit), outcome)
 
@@ -516,10 +520,15 @@ class Runner:
                 stored = self.store.save(self.run_id, unit, done.outputs)
             rows = [o.rows for o in stored if o.rows is not None]
             sql = done.sql
+            if done.checkpoints and attempt.item is not None:
+                raise BlockError("the items of a mapped block cannot set checkpoints: set "
+                                 "them in the fan-out block or in one after the collect block",
+                                 file=str(spec.file))
             outcome = Outcome(block, attempt.recorded, "success", done.outputs, stored,
                               rows_in=done.rows_in,
                               rows_out=sql.rows if sql else (sum(rows) if rows else None),
-                              profile=[asdict(p) for p in sql.profile] if sql else None)
+                              profile=[asdict(p) for p in sql.profile] if sql else None,
+                              checkpoints=done.checkpoints)
         except (Exception, SystemExit, KeyboardInterrupt) as error:  # the last: interrupt()
             outcome = Outcome(block, attempt.recorded, "failed",
                               failure=describe_failure(error, str(spec.file)))
@@ -559,6 +568,9 @@ class Runner:
                  ) -> _Executed:
         inputs = {**self._inputs(spec), **(item or {})}  # an item replaces its parents' lists
         rows_in = _table_rows(inputs)
+        context = RunContext(self.run_id, self.pipeline.name, spec.name, self.execution_date,
+                             self.variables, attempt, load_checkpoints=partial(
+                                 self.metadata.checkpoint_values, self.pipeline.name, spec.name))
         if spec.language == "sql":
             from cairn.blocks.sql_run import run_sql
 
@@ -567,13 +579,13 @@ class Runner:
             policy = settings.write or spec.header.get("write", "replace")
             outputs, sql = run_sql(spec, inputs, self.variables, self.databases,
                                    materialize, policy)  # type: ignore[arg-type]
-            return _Executed(outputs, sql, rows_in)
-        context = RunContext(self.run_id, self.pipeline.name, spec.name, self.execution_date,
-                             self.variables, attempt)
+            return _Executed(outputs, sql, rows_in, context.new_checkpoints)
         if spec.language == "r":
             from cairn.blocks.r_run import run_r
 
-            return _Executed(run_r(spec, inputs, context), None, rows_in)
-        from cairn.blocks.python_run import run_python
+            outputs = run_r(spec, inputs, context)
+        else:
+            from cairn.blocks.python_run import run_python
 
-        return _Executed(run_python(spec, inputs, context), None, rows_in)
+            outputs = run_python(spec, inputs, context)
+        return _Executed(outputs, None, rows_in, context.new_checkpoints)

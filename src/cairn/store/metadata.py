@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cairn.errors import CairnError, Problem
@@ -33,6 +33,7 @@ from cairn.store.schema import (
     alert_deliveries,
     alert_incidents,
     block_runs,
+    checkpoints,
     runs,
     trigger_state,
 )
@@ -43,13 +44,30 @@ FINISHED = ("success", "failed", "interrupted")
 # Statements of every block attempt, built once: a run of 10,000 fan-out items would
 # otherwise spend most of its bookkeeping time building them again.
 _START_BLOCK = insert(block_runs)
-_BLOCK_STARTED = select(block_runs.c.started_at).where(
-    block_runs.c.id == bindparam("block_run_id"))
+_BLOCK_STARTED = select(block_runs.c.started_at, block_runs.c.run_id, block_runs.c.pipeline,
+                        block_runs.c.block).where(block_runs.c.id == bindparam("block_run_id"))
 _FINISH_BLOCK = update(block_runs).where(block_runs.c.id == bindparam("block_run_id"))
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _add_versions(connection: Connection, pipeline: str, block: str,
+                  values: Mapping[str, str | None], source: str, run_id: str | None = None,
+                  note: str | None = None) -> list[tuple[str, int]]:
+    """Append a version of each named checkpoint (JSON text, or None for no value)."""
+    added = []
+    for name, value in values.items():
+        newest = connection.execute(select(func.max(checkpoints.c.version)).where(
+            checkpoints.c.pipeline == pipeline, checkpoints.c.block == block,
+            checkpoints.c.name == name)).scalar()
+        version = (newest or 0) + 1
+        connection.execute(insert(checkpoints).values(
+            pipeline=pipeline, block=block, name=name, version=version, value=value,
+            run_id=run_id, source=source, created_at=utcnow(), note=note))
+        added.append((name, version))
+    return added
 
 
 def _connect_engine(url: str) -> Engine:
@@ -161,17 +179,24 @@ class MetadataStore:
             assert key is not None
             return int(key[0])
 
-    def finish_block(self, block_run_id: int, status: str, **fields: Any) -> None:
+    def finish_block(self, block_run_id: int, status: str,
+                     checkpoints: Mapping[str, Any] | None = None, **fields: Any) -> None:
+        """Record an attempt's end; a successful one's new checkpoint values are committed
+        in the same transaction, so they move if and only if the block is recorded done."""
         ended = utcnow()
         with self.engine.begin() as connection:
             started = connection.execute(
-                _BLOCK_STARTED, {"block_run_id": block_run_id}).scalar_one()
+                _BLOCK_STARTED, {"block_run_id": block_run_id}).one()
             for key in ("outputs", "profile"):
                 if fields.get(key) is not None:
                     fields[key] = json.dumps(fields[key])
             connection.execute(_FINISH_BLOCK, {
                 "block_run_id": block_run_id, "status": status, "ended_at": ended,
-                "duration_s": (ended - started).total_seconds(), **fields})
+                "duration_s": (ended - started.started_at).total_seconds(), **fields})
+            if status == "success" and checkpoints:
+                _add_versions(connection, started.pipeline, started.block,
+                              {name: json.dumps(value) for name, value in checkpoints.items()},
+                              "run", started.run_id)
 
     def record_block(
         self, run_id: RunId, pipeline: str, block: BlockName, status: str, error: str | None
@@ -584,3 +609,61 @@ class MetadataStore:
         query = select(runs).where(runs.c.status == "failed", runs.c.ended_at >= since)
         with self.engine.connect() as connection:
             return list(connection.execute(query).all())
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def current_checkpoints(self, pipeline: str | None = None,
+                            block: str | None = None) -> list[Row[Any]]:
+        """The newest version of every checkpoint (of a pipeline, of a block)."""
+        newest = select(func.max(checkpoints.c.version).label("version"),
+                        checkpoints.c.pipeline, checkpoints.c.block, checkpoints.c.name
+                        ).group_by(checkpoints.c.pipeline, checkpoints.c.block,
+                                   checkpoints.c.name)
+        if pipeline is not None:
+            newest = newest.where(checkpoints.c.pipeline == pipeline)
+        if block is not None:
+            newest = newest.where(checkpoints.c.block == block)
+        latest = newest.subquery()
+        query = select(checkpoints).join(latest, (checkpoints.c.pipeline == latest.c.pipeline)
+                                         & (checkpoints.c.block == latest.c.block)
+                                         & (checkpoints.c.name == latest.c.name)
+                                         & (checkpoints.c.version == latest.c.version)
+                                         ).order_by(checkpoints.c.pipeline, checkpoints.c.block,
+                                                    checkpoints.c.name)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
+    def checkpoint_values(self, pipeline: str, block: str) -> dict[str, Any]:
+        """A block's checkpoints as it reads them: name -> value, those with a value."""
+        return {row.name: json.loads(row.value)
+                for row in self.current_checkpoints(pipeline, block) if row.value is not None}
+
+    def checkpoint_versions(self, pipeline: str, block: str, name: str) -> list[Row[Any]]:
+        query = select(checkpoints).where(
+            checkpoints.c.pipeline == pipeline, checkpoints.c.block == block,
+            checkpoints.c.name == name).order_by(checkpoints.c.version)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
+    def reset_checkpoints(self, pipeline: str, block: str | None, to_version: int | None,
+                          to_value: str | None, note: str) -> list[tuple[str, str, int]]:
+        """Record a reset of a pipeline's (or one block's) checkpoints: to no value, to the
+        value an earlier version had, or to a given JSON value. (block, name, new version)
+        of each; one transaction."""
+        done: list[tuple[str, str, int]] = []
+        with self.engine.begin() as connection:
+            for row in self.current_checkpoints(pipeline, block):
+                value = to_value
+                if to_version is not None:
+                    value = connection.execute(select(checkpoints.c.value).where(
+                        checkpoints.c.pipeline == pipeline, checkpoints.c.block == row.block,
+                        checkpoints.c.name == row.name, checkpoints.c.version == to_version,
+                    )).scalar_one_or_none()
+                    if value is None:
+                        raise CairnError(Problem(
+                            "no-such-version", f"checkpoint {row.name!r} of {row.block} has no "
+                            f"version {to_version} with a value (it is at {row.version})",
+                            hint=f"see them with `cairn checkpoints {pipeline} --history`"))
+                for name, version in _add_versions(connection, pipeline, row.block,
+                                                   {row.name: value}, "reset", note=note):
+                    done.append((row.block, name, version))
+        return done

@@ -121,4 +121,23 @@ alert_deliveries = Table(
     Index("ix_alert_deliveries_incident", "incident_id"),
 )
 
-HEAD_REVISION = "0004"
+# Every value a block's checkpoint ever had: the current one is the highest version. A run
+# writes its versions in the transaction that records the block's success; a reset writes
+# one too (`source` says which), so history shows who moved a checkpoint and when.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline", String(255), nullable=False),
+    Column("block", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("value", Text),  # JSON; NULL: no value (after a reset to the start)
+    Column("run_id", String(64)),
+    Column("source", String(32), nullable=False),  # run | reset
+    Column("created_at", DateTime, nullable=False),
+    Column("note", Text),
+    UniqueConstraint("pipeline", "block", "name", "version", name="uq_checkpoints_version"),
+)
+
+HEAD_REVISION = "0005"
