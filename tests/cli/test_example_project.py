@@ -21,10 +21,14 @@ def test_init_run_and_inspect_the_example(tmp_path: Path, cli: type[CLI]) -> Non
 
     run = cli.run("run", "example", cwd=shop, check=True)
     for block in ("load_customers", "load_orders", "clean_orders", "orders_enriched",
-                  "revenue_by_region", "customer_scores", "top_customers", "report"):
+                  "new_orders", "revenue_by_region", "customer_scores", "top_customers",
+                  "report"):
         assert f"✓ {block} success" in run.stdout
     assert "Run summary" in run.stdout
     assert "kept 323 paid orders" in run.stdout  # block stdout is shown live
+    assert "323 new orders since the first run" in run.stdout
+    again = cli.run("run", "example", cwd=shop, check=True)  # incremental: nothing new
+    assert "0 new orders since 2026-" in again.stdout
 
     report = (shop / "output" / "revenue_by_region.csv").read_text().splitlines()
     assert report[0] == "region,orders,revenue,average_order,active_months"
@@ -54,7 +58,7 @@ def test_init_run_and_inspect_the_example(tmp_path: Path, cli: type[CLI]) -> Non
     run_id = next((shop / ".cairn" / "runs").iterdir()).name
     runs = cli.run("runs", "example", cwd=shop, check=True)
     assert run_id in runs.stdout
-    assert "success" in runs.stdout and "8/8 ok" in runs.stdout
+    assert "success" in runs.stdout and "9/9 ok" in runs.stdout
     assert "no runs yet" in cli.run("runs", "other", cwd=shop, check=True).stdout
 
 

@@ -105,6 +105,9 @@ def run_r(spec: BlockSpec, inputs: Mapping[str, Any], context: RunContext) -> di
                         "block": context.block, "attempt": context.attempt,
                         "execution_date": context.execution_date.isoformat(),
                         "variables": context.variables},
+            # JSON texts, so R rebuilds each value whole (a list stays a list).
+            "checkpoints": {name: json.dumps(value) for name, value in (
+                context.load_checkpoints().items() if "checkpoint" in spec.source else ())},
         }
         (folder / "spec.json").write_text(json.dumps(document, default=str))
         with subprocess.Popen([program, "--vanilla", str(_RUNNER), work],
@@ -125,4 +128,7 @@ def run_r(spec: BlockSpec, inputs: Mapping[str, Any], context: RunContext) -> di
         if status != 0:
             raise BlockError(f"Rscript ended with status {status}; see the block's log",
                              file=str(spec.file))
+        staged = json.loads((folder / "checkpoints.json").read_text()) or {}
+        for name, value in staged.items():
+            context.set_checkpoint(name, json.loads(value))
         return _outputs(folder)

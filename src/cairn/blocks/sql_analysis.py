@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,8 @@ _OWN_SCHEMAS = ("main", "public")
 _HEADER = re.compile(r"^\s*--\s*cairn:\s*(.*)$")
 # A quoted table name holding one of these is a file path or URL, not a table.
 _PATH_CHARACTERS = ("/", ".", ":", "\\")
+# A block's committed checkpoint by name, or the default given: `RunContext.checkpoint`.
+CheckpointReader = Callable[[str, Any], Any]
 
 
 @dataclass
@@ -86,6 +88,38 @@ class BoundVariable:
         return bool(self.value >= other)
 
 
+def _split_settings(text: str) -> list[str]:
+    """Split `a=1, checkpoint.x=coalesce(a, b)` at the commas outside parentheses and
+    quotes, so a setting's value may be a SQL expression."""
+    parts, depth, quote, start = [], 0, "", 0
+    for index, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    return [*parts, text[start:]]
+
+
+def header_checkpoints(header: Mapping[str, str]) -> dict[str, str]:
+    """The `checkpoint.NAME=EXPRESSION` settings of a header, by checkpoint name."""
+    prefix = "checkpoint."
+    return {key[len(prefix):]: value for key, value in header.items()
+            if key.startswith(prefix)}
+
+
+def checkpoint_parameter(name: str) -> str:
+    """The bound parameter `{{ checkpoint(name) }}` becomes: apart from variables' names,
+    and an identifier whatever the checkpoint is called."""
+    return "checkpoint__" + re.sub(r"\W", "_", name)
+
+
 def read_header(source: str, filename: str) -> dict[str, str]:
     """Settings from leading `-- cairn: key=value, key=value` comment lines."""
     settings: dict[str, str] = {}
@@ -95,7 +129,7 @@ def read_header(source: str, filename: str) -> dict[str, str]:
             if line.strip() and not line.lstrip().startswith("--"):
                 break
             continue
-        for item in filter(None, (part.strip() for part in match.group(1).split(","))):
+        for item in filter(None, (part.strip() for part in _split_settings(match.group(1)))):
             key, sep, value = item.partition("=")
             if not sep:
                 raise CairnError(
@@ -112,10 +146,13 @@ def read_header(source: str, filename: str) -> dict[str, str]:
 
 
 def render(source: str, filename: str, variables: Mapping[str, Any], param_prefix: str = ":",
-           dialect: str = DEFAULT_DIALECT) -> tuple[str, list[str], dict[str, Any]]:
-    """Expand Jinja (`ref`, `var`, `set`, `for`): the text, the refs it made, and the values
-    of the variables it used, to bind as parameters named `<param_prefix><name>`. With an
-    empty prefix, variables become quoted SQL literals instead."""
+           dialect: str = DEFAULT_DIALECT, checkpoints: CheckpointReader | None = None,
+           ) -> tuple[str, list[str], dict[str, Any]]:
+    """Expand Jinja (`ref`, `var`, `checkpoint`, `set`, `for`): the text, the refs it made,
+    and the values of the variables and checkpoints it used, to bind as parameters named
+    `<param_prefix><name>`. With an empty prefix, they become quoted SQL literals instead.
+    `checkpoints` reads the block's committed values; without it (parsing, before any
+    run), `checkpoint()` gives its default."""
     refs: list[str] = []
     parameters: dict[str, Any] = {}
     if "{{" not in source and "{%" not in source:
@@ -142,10 +179,17 @@ def render(source: str, filename: str, variables: Mapping[str, Any], param_prefi
             )
         )
 
+    def checkpoint(name: str, default: Any = None) -> BoundVariable:
+        value = checkpoints(name, default) if checkpoints is not None else default
+        parameter = checkpoint_parameter(name)
+        if param_prefix:
+            parameters[parameter] = value
+        return BoundVariable(param_prefix + parameter if param_prefix else "", value, dialect)
+
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
     try:
         template = environment.from_string(source)
-        return template.render(ref=ref, var=var), refs, parameters
+        return template.render(ref=ref, var=var, checkpoint=checkpoint), refs, parameters
     except jinja2.TemplateSyntaxError as error:
         raise CairnError(
             Problem("template-error", f"Jinja error: {error.message}", file=filename,
@@ -240,9 +284,11 @@ def _syntax_problem(error: ParseError, filename: str, line_offset: int) -> Cairn
 
 def analyze_sql(source: str, filename: str, variables: Mapping[str, Any],
                 dialect: str = DEFAULT_DIALECT, schema: str | None = None,
-                param_prefix: str = ":") -> RenderedSQL:
+                param_prefix: str = ":", checkpoints: CheckpointReader | None = None,
+                ) -> RenderedSQL:
     """Render, split and parse a SQL block; tables it creates itself are not references."""
-    text, refs, parameters = render(source, filename, variables, param_prefix, dialect)
+    text, refs, parameters = render(source, filename, variables, param_prefix, dialect,
+                                    checkpoints)
     try:
         split = split_statements(text, dialect)
     except sqlglot.errors.TokenError as error:

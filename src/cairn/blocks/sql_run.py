@@ -9,9 +9,11 @@ from sqlglot import exp
 
 from cairn.blocks.spec import BlockSpec
 from cairn.blocks.sql_analysis import Statement, analyze_sql
+from cairn.blocks.sql_checkpoints import checkpoint_expressions, json_value
 from cairn.errors import BlockError, CairnError
 from cairn.io.database import Database, Materialize, Policy, SQLResult, SQLWork
 from cairn.io.pool import Databases
+from cairn.runtime.context import RunContext
 from cairn.runtime.values import TableRef, table_kind
 
 # What `{{ var('x') }}` becomes while a block is split, parsed and perhaps translated: a
@@ -49,14 +51,24 @@ def _executable(statements: list[Statement], written_in: str, target: str, prefi
 
 def run_sql(spec: BlockSpec, inputs: Mapping[str, Any], variables: Mapping[str, Any],
             databases: Databases, materialize: Materialize, policy: Policy,
+            context: RunContext | None = None, checkpoints: Mapping[str, str] | None = None,
             ) -> tuple[dict[str, Any], SQLResult]:
-    """Run the block's statements in one transaction on its connection."""
+    """Run the block's statements in one transaction on its connection. `context` gives
+    `{{ checkpoint() }}` its values and receives the new ones `checkpoints` (pipeline.yaml's
+    name -> expression, over the header's) compute from the block's table; a NULL leaves
+    a checkpoint as it was, so a run that finds nothing new keeps its place."""
     assert spec.connection is not None and spec.dialect is not None
     database = databases.get(spec.connection)
     target_dialect = database.connection.dialect
+    expressions = checkpoint_expressions(checkpoints or {}, spec.header, spec.dialect,
+                                         target_dialect, str(spec.file))
+    if expressions and context is None:
+        raise BlockError("this SQL block sets checkpoints, which only a pipeline run keeps",
+                         file=str(spec.file))
     # A view keeps its SQL, so it cannot keep parameters: its variables become literals.
     rendered = analyze_sql(spec.source, str(spec.file), variables, spec.dialect,
-                           database.schema, "" if materialize == "view" else _SENTINEL)
+                           database.schema, "" if materialize == "view" else _SENTINEL,
+                           context.checkpoint if context is not None else None)
     statements = _executable(rendered.statements, spec.dialect, target_dialect,
                              database.param_prefix)
     last = rendered.statements[-1].parsed
@@ -74,7 +86,8 @@ def run_sql(spec: BlockSpec, inputs: Mapping[str, Any], variables: Mapping[str, 
             file=str(spec.file),
             detail="hint: set `materialize: table` for this block in pipeline.yaml",
         )
-    work = SQLWork(spec.name, statements, rendered.parameters, frames, materialize, policy)
+    work = SQLWork(spec.name, statements, rendered.parameters, frames, materialize, policy,
+                   expressions)
     try:
         result = database.run(work)
     except BlockError as error:
@@ -86,5 +99,9 @@ def run_sql(spec: BlockSpec, inputs: Mapping[str, Any], variables: Mapping[str, 
         first_line = (str(error).strip().splitlines() or [""])[0]
         raise BlockError(f"connection {spec.connection} failed: {type(error).__name__}: "
                          f"{first_line}", file=str(spec.file)) from None
+    if context is not None:
+        for name, value in result.checkpoints.items():
+            if value is not None:
+                context.set_checkpoint(name, json_value(value))
     return {spec.name: TableRef(spec.name, database.connection.name)}, result
 

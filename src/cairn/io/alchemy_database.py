@@ -18,6 +18,7 @@ from cairn.io.database import (
     SQLResult,
     SQLWork,
     StatementProfile,
+    checkpoint_values,
     policy_refusal,
     statement_error,
     used_parameters,
@@ -112,7 +113,9 @@ class AlchemyDatabase(Database):
                 f"SELECT count(*) FROM {self.qualified(work.target)}").scalar_one()
             profile.append(StatementProfile(len(work.statements), last.line,
                                             time.perf_counter() - started, rows))
-            return SQLResult(int(rows), profile)
+            checkpoints = checkpoint_values(work, self.qualified(work.target), lambda sql: (
+                connection.exec_driver_sql(sql).scalar()))
+            return SQLResult(int(rows), profile, checkpoints)
 
     def _materialize(self, connection: sa.Connection, work: SQLWork, query: str,
                      parameters: Mapping[str, Any]) -> None:

@@ -47,12 +47,16 @@ class SQLWork:
     frames: Mapping[str, Any] = field(default_factory=dict)
     materialize: Materialize = "table"
     policy: Policy = "replace"
+    # Checkpoint name -> an expression over the block's table (its new value), evaluated
+    # in the block's transaction, after its statements.
+    checkpoints: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class SQLResult:
     rows: int
     profile: list[StatementProfile]
+    checkpoints: dict[str, Any] = field(default_factory=dict)
 
 
 def used_parameters(statement: str, parameters: Mapping[str, Any], prefix: str,
@@ -121,6 +125,24 @@ class Database(ABC):
             profile.append(StatementProfile(index, statement.line,
                                             time.perf_counter() - started, rows))
         return profile, work.statements[-1]
+
+
+def checkpoint_values(work: SQLWork, target: str, scalar: Callable[[str], Any],
+                      ) -> dict[str, Any]:
+    """Each checkpoint expression of a block, `SELECT <expression> FROM <target>`."""
+    values = {}
+    for name, expression in work.checkpoints.items():
+        try:
+            values[name] = scalar(f"SELECT {expression} FROM {target}")
+        except Exception as error:
+            message = str(getattr(error, "orig", None) or error).strip()
+            raise BlockError(
+                f"checkpoint {name!r}: cannot compute `{expression}` over the block's "
+                f"table: {message.splitlines()[0] if message else type(error).__name__}",
+                detail="hint: a checkpoint's expression is one SQL value over the block's "
+                "result, such as max(updated_at)",
+            ) from None
+    return values
 
 
 def statement_error(index: int, statement: Statement, error: Exception) -> BlockError:

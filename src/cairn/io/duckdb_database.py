@@ -14,6 +14,7 @@ from cairn.io.database import (
     SQLResult,
     SQLWork,
     StatementProfile,
+    checkpoint_values,
     policy_refusal,
     statement_error,
 )
@@ -90,8 +91,10 @@ class DuckDBDatabase(Database):
             rows = self._count(cursor, work.target)
             profile.append(StatementProfile(len(work.statements), last.line,
                                             time.perf_counter() - started, rows))
+            checkpoints = checkpoint_values(work, self.qualified(work.target), lambda sql: (
+                cursor.execute(sql).fetchone() or [None])[0])
             cursor.commit()
-            return SQLResult(rows, profile)
+            return SQLResult(rows, profile, checkpoints)
         except BaseException:
             cursor.rollback()
             raise

@@ -50,6 +50,8 @@ class BlockSettings(RunSettings):
     fan_out: bool = False  # its main output is a list: mapped children run once per item
     partition_rows: int = Field(default=10_000, gt=0)  # a fan-out DataFrame's items' size
     map: Literal["zip", "cross"] | None = None  # run once per item of the fan-out parents
+    # SQL: checkpoint name -> an expression over the block's table giving its new value.
+    checkpoints: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("run_if")
     @classmethod
@@ -204,5 +206,11 @@ def load_pipeline(
             problems.append(Problem(
                 "sql-sensor", f"block {block_name} is a sensor, but a SQL block cannot be one",
                 file=str(settings_file), hint="write the sensor as a Python or R block"))
+        if block_settings[block_name].checkpoints and spec.language != "sql":
+            problems.append(Problem(
+                "checkpoints-setting", f"block {block_name} sets `checkpoints:`, which only "
+                "SQL blocks read", file=str(settings_file),
+                hint="a Python block calls context.set_checkpoint(name, value); an R block "
+                "set_checkpoint(name, value)"))
     return Pipeline(name, folder, settings, blocks, block_settings, policies,
                     merged_variables, problems)

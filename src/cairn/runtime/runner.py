@@ -578,7 +578,8 @@ class Runner:
             materialize = settings.materialize or spec.header.get("materialize", "table")
             policy = settings.write or spec.header.get("write", "replace")
             outputs, sql = run_sql(spec, inputs, self.variables, self.databases,
-                                   materialize, policy)  # type: ignore[arg-type]
+                                   materialize, policy,  # type: ignore[arg-type]
+                                   context, settings.checkpoints)
             return _Executed(outputs, sql, rows_in, context.new_checkpoints)
         if spec.language == "r":
             from cairn.blocks.r_run import run_r

@@ -111,6 +111,25 @@ local({
   }
   assign("context", spec$context, envir = globalenv())
 
+  # Checkpoints: the committed values come in as JSON texts; the values the block sets
+  # go back in WORK_DIR/checkpoints.json, written only when every expression succeeded.
+  staged <- list()
+  as_json <- function(value) {
+    as.character(toJSON(value, auto_unbox = TRUE, digits = NA, null = "null", na = "null",
+                        POSIXt = "ISO8601", UTC = TRUE))
+  }
+  # On the search path, as a package's functions would be, not among the block's names.
+  api <- new.env()
+  api$checkpoint <- function(name, default = NULL) {
+    json <- spec$checkpoints[[name]]
+    if (is.null(json)) default else fromJSON(json, simplifyVector = TRUE)
+  }
+  api$set_checkpoint <- function(name, value) {
+    staged[[name]] <<- as_json(value)
+    invisible(value)
+  }
+  attach(api, name = "cairn", warn.conflicts = FALSE)
+
   exprs <- parse(spec$file, keep.source = TRUE, encoding = "UTF-8")
   refs <- attr(exprs, "srcref")
   for (i in seq_along(exprs)) {
@@ -147,4 +166,5 @@ local({
     }
   }
   writeLines(toJSON(outputs, auto_unbox = TRUE, null = "null"), file.path(work, "outputs.json"))
+  writeLines(toJSON(staged, auto_unbox = TRUE), file.path(work, "checkpoints.json"))
 })
