@@ -297,3 +297,85 @@ def fan_out_project(root: Path, items: int, blob: bool = False) -> Path:
         "numbers.py": f"numbers = list(range({items}))\n",
         "doubled.py": doubled,
     }, _FAN_OUT, project_settings="max_parallel: 4\n")
+
+
+# -- incremental: hash-based change detection against reprocessing every row -----------------
+INCREMENTAL_ROWS = 10_000_000
+_INCREMENTAL_DATA = """
+    import duckdb
+
+    # The second version of the table: the first 0.1% of ids deleted, 0.1% new ids, and
+    # the amount changed on every 125th id (0.8%), so 1% of the rows changed in all.
+    _shift = {rows} // 1000 if context.var("changed") else 0
+    duckdb.sql(f\"\"\"
+        COPY (SELECT i AS id, 'customer ' || i AS name,
+                     CASE WHEN {{_shift}} > 0 AND i % 125 = 7 THEN -1.0
+                          ELSE (i % 1000) / 10.0 END AS amount,
+                     TIMESTAMP '2026-01-01' + to_seconds(i) AS updated_at, i % 97 AS segment
+              FROM range({{_shift}}, {rows} + {{_shift}}) r(i))
+        TO '{source}' (FORMAT parquet)\"\"\")
+"""
+_INCREMENTAL_FULL = """
+    import pyarrow.parquet as pq
+
+    _rows = pq.read_table({source!r})
+    pq.write_table(_rows, {output!r})
+    assert _rows.num_rows == {rows}
+"""
+_INCREMENTAL_CHANGES = """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from cairn.incremental.hashdiff import detect_changes
+
+    _changes = detect_changes(context, pq.read_table({source!r}), key="id", name="customers")
+    pq.write_table(pa.concat_tables([_changes.new, _changes.changed]), {output!r})
+    pq.write_table(_changes.deleted, {deleted!r})
+    _found = (_changes.new.num_rows, _changes.changed.num_rows, _changes.deleted.num_rows)
+    assert _changes.first_run or _found == {expected}, _found
+"""
+
+
+def incremental_changes(rows: int = INCREMENTAL_ROWS) -> tuple[int, int, int]:
+    """The new, changed and deleted rows between the two versions of the table."""
+    shift = rows // 1000
+    return shift, len(range(shift + (7 - shift) % 125, rows, 125)), shift
+
+
+def incremental_project(root: Path, rows: int = INCREMENTAL_ROWS) -> Path:
+    """Pipelines `incremental_data` (writes the source table, `--var changed=1` for its
+    second version), `full` (a block reading and writing every row) and `incremental`
+    (the same block writing only what `detect_changes` reports, checking its counts)."""
+    source, output = root / "data" / "customers.parquet", root / "output"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    output.mkdir(parents=True, exist_ok=True)
+    write_project(root, "incremental_data", {"make.py": _INCREMENTAL_DATA.format(
+        rows=rows, source=source)}, "variables:\n  changed: 0\n")
+    write_project(root, "full", {"copy_all.py": _INCREMENTAL_FULL.format(
+        rows=rows, source=str(source), output=str(output / "all.parquet"))})
+    return write_project(root, "incremental", {"copy_changes.py": _INCREMENTAL_CHANGES.format(
+        source=str(source), output=str(output / "upserts.parquet"),
+        deleted=str(output / "deleted.parquet"), expected=incremental_changes(rows))})
+
+
+# -- incremental: a SQL watermark in the DuckDB warehouse against copying every row ----------
+def watermark_project(root: Path, rows: int = INCREMENTAL_ROWS) -> Path:
+    """Pipelines `events_data` (table `events`: `rows` rows, one second apart), `touch`
+    (moves 1% of them to a later `updated_at`), `wm_full` (a SQL block copying every row)
+    and `wm_incremental` (a SQL block appending the rows past its checkpoint, the greatest
+    `updated_at` it has taken)."""
+    write_project(root, "events_data", {"events.sql": f"""
+        SELECT range AS id, (range % 1000) / 10.0 AS amount,
+               TIMESTAMP '2026-01-01' + to_seconds(range) AS updated_at
+        FROM range({rows})
+    """})
+    write_project(root, "touch", {"touched.sql": """
+        UPDATE events SET amount = amount + 1,
+                          updated_at = TIMESTAMP '2027-01-01' + to_seconds(id)
+        WHERE id % 100 = 0;
+        SELECT count(*) AS touched FROM events WHERE updated_at >= TIMESTAMP '2027-01-01'
+    """})
+    write_project(root, "wm_full", {"all_events.sql": "SELECT * FROM events\n"})
+    return write_project(root, "wm_incremental", {"new_events.sql": """
+        -- cairn: write=append, checkpoint.at=max(updated_at)
+        SELECT * FROM events WHERE updated_at > {{ checkpoint('at', '1970-01-01 00:00:00') }}
+    """})

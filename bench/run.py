@@ -3,7 +3,7 @@ and PostgreSQL loading.
 
 Usage: python bench/run.py [--repeat N]
                            [--only w1|w2|w3|plan|help|pushdown|load|r|notebook|scheduler|
-                                   fan_out]
+                                   fan_out|incremental]
                            [--keep]
                            [--postgres URL]
 Prints figures and a table; never judges timings by failing.
@@ -31,7 +31,7 @@ import scheduler
 from measure import MIB, BenchError, Series, run_once, run_series
 
 WORKLOADS = ("w1", "w2", "w3", "plan", "help", "pushdown", "load", "r", "notebook",
-             "scheduler", "fan_out")
+             "scheduler", "fan_out", "incremental")
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 LOAD_TARGET = 5.0  # Cairn's bulk load at least this many times faster than to_sql
 # Whole-process figures from other tools on this kind of machine (median).
@@ -412,6 +412,78 @@ def bench_fan_out(work: Path, repeat: int) -> list[Row]:
     ]
 
 
+# -- incremental -----------------------------------------------------------------------------
+def bench_incremental(work: Path, repeat: int, rows: int) -> list[Row]:
+    """A run that writes out only the rows changed since the last one (hash strategy)
+    against one that rewrites every row, over a table of which 1% changed."""
+    project = projects.incremental_project(work / "incremental", rows)
+
+    def cairn(*arguments: str) -> float:
+        return run_once([cairn_command(), *arguments, "--project", str(project)],
+                        cwd=project).wall_s
+
+    made = cairn("run", "incremental_data", "--quiet")
+    first = cairn("run", "incremental", "--quiet")  # everything new; its hashes become v1
+    made += cairn("run", "incremental_data", "--quiet", "--var", "changed=1")
+    new, changed, deleted = projects.incremental_changes(rows)
+    print(f"  {rows:,}-row table and its changed version written in {seconds(made)} "
+          f"(untimed); {new:,} new, {changed:,} changed, {deleted:,} deleted rows", flush=True)
+    full = cairn_run(project, "full", repeat)
+    report("full run, every row rewritten", full)
+
+    def from_first_version() -> None:  # each run compares with the first version again
+        cairn("checkpoints", "reset", "incremental", "copy_changes", "--to", "v1")
+        clear_runs(project)()
+
+    command = [cairn_command(), "run", "incremental", "--quiet", "--project", str(project)]
+    incremental = run_series(command, repeat, cwd=project, before_each=from_first_version)
+    report("incremental run (the block checks the counts)", incremental)
+    return [*bench_watermark(work, repeat, rows),
+        Row(f"incremental: full run, rewrites all {rows:,} rows", seconds(full.wall_s)),
+        Row(f"incremental: hash-diff run, {(new + changed + deleted) / rows:.0%} changed "
+            "-> writes only those", seconds(incremental.wall_s)),
+        Row("incremental: speed-up full / incremental",
+            f"{full.wall_s / incremental.wall_s:.1f}x"),
+        Row("  first hash-diff run, every row new (one run)", seconds(first)),
+        Row("  peak RSS, full / incremental",
+            f"{mib(full.peak_rss_bytes)} / {mib(incremental.peak_rss_bytes)}"),
+    ]
+
+
+def bench_watermark(work: Path, repeat: int, rows: int) -> list[Row]:
+    """A SQL block taking only the rows past its watermark against one copying every row,
+    in the DuckDB warehouse, after 1% of the rows were updated."""
+    project = projects.watermark_project(work / "watermark", rows)
+
+    def cairn(*arguments: str) -> float:
+        return run_once([cairn_command(), *arguments, "--project", str(project)],
+                        cwd=project).wall_s
+
+    made = cairn("run", "events_data", "--quiet")
+    first = cairn("run", "wm_incremental", "--quiet")  # every row; its watermark becomes v1
+    made += cairn("run", "touch", "--quiet")
+    print(f"  {rows:,}-row table written and 1% of it updated in {seconds(made)} (untimed)",
+          flush=True)
+    full = cairn_run(project, "wm_full", repeat)
+    report("watermark: full run, every row copied", full)
+
+    def from_first_version() -> None:  # each run takes the same 1% again
+        cairn("checkpoints", "reset", "wm_incremental", "new_events", "--to", "v1")
+
+    command = [cairn_command(), "run", "wm_incremental", "--quiet", "--project", str(project)]
+    incremental = run_series(command, repeat, cwd=project, before_each=from_first_version)
+    report("watermark: incremental run", incremental)
+    return [
+        Row(f"incremental (SQL watermark, DuckDB): full run, copies all {rows:,} rows",
+            seconds(full.wall_s)),
+        Row("incremental (SQL watermark, DuckDB): run taking the 1% updated",
+            seconds(incremental.wall_s)),
+        Row("incremental (SQL watermark): speed-up full / incremental",
+            f"{full.wall_s / incremental.wall_s:.1f}x"),
+        Row("  first watermark run, every row (one run)", seconds(first)),
+    ]
+
+
 def machine() -> str:
     """What the figures were measured on."""
     import os
@@ -451,6 +523,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="rows of the load DataFrame")
     parser.add_argument("--r-rows", type=int, default=r_exchange.ROWS,
                         help="rows of the table sent to R and back")
+    parser.add_argument("--incremental-rows", type=int, default=projects.INCREMENTAL_ROWS,
+                        help="rows of the table the incremental workload diffs")
     parser.add_argument("--keep", action="store_true",
                         help="keep the generated projects (PostgreSQL schemas are dropped)")
     return parser.parse_args(argv)
@@ -473,6 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         "notebook": lambda: bench_notebook(args.repeat),
         "scheduler": lambda: bench_scheduler(work, args.repeat),
         "fan_out": lambda: bench_fan_out(work, args.repeat),
+        "incremental": lambda: bench_incremental(work, args.repeat, args.incremental_rows),
     }
     print(f"cairn benchmarks: {args.repeat} repeats after 1 warm-up, projects in {work}")
     print(machine())
