@@ -23,6 +23,12 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   fi
   wait_for "pg_isready -q -h 127.0.0.1 -p 5432" PostgreSQL
 fi
+# The change-data-capture tests start their own PostgreSQL cluster with the installed server
+# binaries, and need the wal2json output plugin beside them.
+for server in /usr/lib/postgresql/*/; do
+  [ -d "$server" ] && { [ -f "$server/lib/wal2json.so" ] ||
+                        apt_install "postgresql-$(basename "$server")-wal2json"; }
+done
 if ! (echo > /dev/tcp/127.0.0.1/3306) 2>/dev/null; then
   [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server
   if [ -x /usr/sbin/mariadbd ]; then

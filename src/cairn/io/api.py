@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from cairn.errors import CairnError, Problem, closest
+from cairn.errors import BlockError, CairnError, Problem, closest
 from cairn.io.connection import Connection
 from cairn.io.pool import Databases
 
@@ -63,6 +63,19 @@ def read_sql(query: str, connection: str | None = None, *, as_: FrameKind = "pan
     if query.strip().isidentifier():
         return _as_kind(database.read(query.strip()), as_)
     return _as_kind(database.query(query, params), as_)
+
+
+def sql_engine(connection: str | None = None) -> Any:
+    """The SQLAlchemy engine of a connection (not DuckDB's), for what the functions here
+    do not cover."""
+    from cairn.io.alchemy_database import AlchemyDatabase
+
+    databases, default = _session()
+    database = databases.get(connection or default)
+    if not isinstance(database, AlchemyDatabase):
+        raise BlockError(f"connection {connection or default} is not reached through "
+                         "SQLAlchemy (it is DuckDB)")
+    return database.engine
 
 
 def write_table(frame: Any, table: str, connection: str | None = None, *,
