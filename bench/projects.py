@@ -327,7 +327,7 @@ _INCREMENTAL_CHANGES = """
     import pyarrow.parquet as pq
     from cairn.incremental.hashdiff import detect_changes
 
-    _changes = detect_changes(context, pq.read_table({source!r}), key="id", name="customers")
+    _changes = detect_changes(context, {source!r}, key="id", name="customers")
     pq.write_table(pa.concat_tables([_changes.new, _changes.changed]), {output!r})
     pq.write_table(_changes.deleted, {deleted!r})
     _found = (_changes.new.num_rows, _changes.changed.num_rows, _changes.deleted.num_rows)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from cairn.incremental.hashdiff import detect_changes
 
-_changes = detect_changes(context, pq.read_table({source!r}), key="id", name="customers")
+_changes = detect_changes(context, {rows}, key="id", name="customers")
 _ids = lambda table: sorted(table.column("id").to_pylist())
 with open({log!r}, "a") as _log:
     _log.write(json.dumps({{"new": _ids(_changes.new), "changed": _ids(_changes.changed),
@@ -67,10 +67,14 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return {name: tmp_path / name for name in ("source", "log", "fail")}
 
 
-@pytest.fixture
-def detecting(project: ProjectFolder, files: dict[str, Path]) -> ProjectFolder:
+@pytest.fixture(params=["table", "path"])
+def detecting(project: ProjectFolder, files: dict[str, Path],
+              request: pytest.FixtureRequest) -> ProjectFolder:
+    """The block, given the rows as a table in memory or as the Parquet file's path."""
+    source = repr(str(files["source"]))
+    rows = f"pq.read_table({source})" if request.param == "table" else source
     project.pipeline("p", {"detect.py": DETECTING.format(
-        **{name: str(path) for name, path in files.items()})})
+        rows=rows, **{name: str(path) for name, path in files.items()})})
     return project
 
 

@@ -45,9 +45,11 @@ class Changes:
 def detect_changes(context: RunContext, rows: Any, key: str | Sequence[str], *,
                    name: str = "rows", compare: Sequence[str] | None = None,
                    keep: int = 2) -> Changes:
-    """Compare `rows` (a pandas, polars or pyarrow table) with the rows the block's last
-    successful run passed under the same `name`, matching them by `key` (one column or
-    several) and comparing the `compare` columns (by default all the others).
+    """Compare `rows` (a pandas, polars or pyarrow table, or the path of a Parquet file — or
+    of a CSV file ending in .csv — which DuckDB reads without loading it whole) with the
+    rows the block's last successful run passed under the same `name`, matching them by
+    `key` (one column or several) and comparing the `compare` columns (by default all the
+    others).
 
     Stages checkpoint `name` to point at this run's hashes: it is committed if the block
     succeeds, so a block that fails after detecting sees the same changes next time.
@@ -67,7 +69,12 @@ def detect_changes(context: RunContext, rows: Any, key: str | Sequence[str], *,
 
     database = duckdb.connect(config={"temp_directory": str(state_dir / "tmp")})
     try:
-        database.register(ROWS, rows)
+        if isinstance(rows, str | Path):
+            reader = "read_csv" if Path(rows).suffix.lower() == ".csv" else "read_parquet"
+            database.sql(f"CREATE VIEW {ROWS} AS SELECT * FROM {reader}("
+                         f"{_literal(Path(rows))})")
+        else:
+            database.register(ROWS, rows)
         columns = database.sql(f"SELECT * FROM {ROWS} LIMIT 0").columns
         compared = _compared_columns(columns, keys, compare)
         hasher = f"duckdb {duckdb.__version__}"
