@@ -78,6 +78,12 @@ def clear_runs(project: Path) -> Callable[[], None]:
     return lambda: shutil.rmtree(project / ".cairn" / "runs", ignore_errors=True)
 
 
+def cairn_once(project: Path, *arguments: str) -> float:
+    """One `cairn` command on a project (a step around the measured runs): its wall time."""
+    return run_once([cairn_command(), *arguments, "--project", str(project)],
+                    cwd=project).wall_s
+
+
 def cairn_run(project: Path, pipeline: str, repeat: int) -> Series:
     command = [cairn_command(), "run", pipeline, "--quiet", "--project", str(project)]
     return run_series(command, repeat, cwd=project, before_each=clear_runs(project))
@@ -418,13 +424,10 @@ def bench_incremental(work: Path, repeat: int, rows: int) -> list[Row]:
     against one that rewrites every row, over a table of which 1% changed."""
     project = projects.incremental_project(work / "incremental", rows)
 
-    def cairn(*arguments: str) -> float:
-        return run_once([cairn_command(), *arguments, "--project", str(project)],
-                        cwd=project).wall_s
-
-    made = cairn("run", "incremental_data", "--quiet")
-    first = cairn("run", "incremental", "--quiet")  # everything new; its hashes become v1
-    made += cairn("run", "incremental_data", "--quiet", "--var", "changed=1")
+    made = cairn_once(project, "run", "incremental_data", "--quiet")
+    # Every row new: its hashes become checkpoint version 1.
+    first = cairn_once(project, "run", "incremental", "--quiet")
+    made += cairn_once(project, "run", "incremental_data", "--quiet", "--var", "changed=1")
     new, changed, deleted = projects.incremental_changes(rows)
     print(f"  {rows:,}-row table and its changed version written in {seconds(made)} "
           f"(untimed); {new:,} new, {changed:,} changed, {deleted:,} deleted rows", flush=True)
@@ -432,7 +435,7 @@ def bench_incremental(work: Path, repeat: int, rows: int) -> list[Row]:
     report("full run, every row rewritten", full)
 
     def from_first_version() -> None:  # each run compares with the first version again
-        cairn("checkpoints", "reset", "incremental", "copy_changes", "--to", "v1")
+        cairn_once(project, "checkpoints", "reset", "incremental", "copy_changes", "--to", "v1")
         clear_runs(project)()
 
     command = [cairn_command(), "run", "incremental", "--quiet", "--project", str(project)]
@@ -455,20 +458,17 @@ def bench_watermark(work: Path, repeat: int, rows: int) -> list[Row]:
     in the DuckDB warehouse, after 1% of the rows were updated."""
     project = projects.watermark_project(work / "watermark", rows)
 
-    def cairn(*arguments: str) -> float:
-        return run_once([cairn_command(), *arguments, "--project", str(project)],
-                        cwd=project).wall_s
-
-    made = cairn("run", "events_data", "--quiet")
-    first = cairn("run", "wm_incremental", "--quiet")  # every row; its watermark becomes v1
-    made += cairn("run", "touch", "--quiet")
+    made = cairn_once(project, "run", "events_data", "--quiet")
+    # Every row: its watermark becomes checkpoint version 1.
+    first = cairn_once(project, "run", "wm_incremental", "--quiet")
+    made += cairn_once(project, "run", "touch", "--quiet")
     print(f"  {rows:,}-row table written and 1% of it updated in {seconds(made)} (untimed)",
           flush=True)
     full = cairn_run(project, "wm_full", repeat)
     report("watermark: full run, every row copied", full)
 
     def from_first_version() -> None:  # each run takes the same 1% again
-        cairn("checkpoints", "reset", "wm_incremental", "new_events", "--to", "v1")
+        cairn_once(project, "checkpoints", "reset", "wm_incremental", "new_events", "--to", "v1")
 
     command = [cairn_command(), "run", "wm_incremental", "--quiet", "--project", str(project)]
     incremental = run_series(command, repeat, cwd=project, before_each=from_first_version)
