@@ -221,3 +221,4 @@ def test_the_notebook_runs_one_item_again(project: ProjectFolder, tmp_path: Path
     assert state["square"]["status"] == "success"
     assert state["square"]["outputs"][0]["repr"] == "[1, 8, 9]"  # item 1 new, others kept
     assert {state[f"square[{i}]"]["status"] for i in range(3)} == {"success"}
+

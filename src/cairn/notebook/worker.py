@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -154,12 +155,17 @@ class Notebook:
         runner = self._runner(pipeline, graph)
 
         def work() -> None:
-            with (routed_output(), contextlib.chdir(self.project.root),
-                  active_connections(self.databases, self.project.settings.default_connection)):
-                runner.run(NOTEBOOK_RUN, selected, pipeline.variables, service.utc_now(),
-                           set(), only_items=None if item is None else {selected[0]: item})
-            # DuckDB lets one process hold a database file: let `cairn run` have it.
-            self.databases.close()
+            try:
+                with (routed_output(), contextlib.chdir(self.project.root),
+                      active_connections(self.databases,
+                                         self.project.settings.default_connection)):
+                    runner.run(NOTEBOOK_RUN, selected, pipeline.variables, service.utc_now(),
+                               set(), only_items=None if item is None else {selected[0]: item})
+            except Exception as error:  # Cairn's fault, not a block's: say so, stay usable
+                self._stopped(selected, error)
+            finally:
+                # DuckDB lets one process hold a database file: let `cairn run` have it.
+                self.databases.close()
             for name in selected:
                 if self.state[name]["status"] == "success":
                     inputs = {str(u): self.version.get(u) for u in graph.upstream[name]}
@@ -168,6 +174,15 @@ class Notebook:
 
         self.job = threading.Thread(target=work, name="cairn-notebook-run", daemon=True)
         self.job.start()
+
+    def _stopped(self, selected: list[BlockName], error: Exception) -> None:
+        """The blocks a broken run left waiting fail with what stopped it."""
+        failure = {"message": f"the run stopped: {type(error).__name__}: {error}",
+                   "line": None, "file": None, "traceback": traceback.format_exc()}
+        for name in selected:
+            state = self._block_state(name)
+            if state["status"] in ("queued", "running"):
+                state.update(status="failed", error=failure)
 
     def _check_item(self, pipeline: Pipeline, block: str | None, item: int) -> BlockName:
         if block is None or not pipeline.block_settings[BlockName(block)].map:
