@@ -151,3 +151,36 @@ def pause_trigger(pipeline: str, trigger: str, body: Pause, request: Request) ->
 
     set_paused(_project(request), pipeline, trigger, body.paused)
     return {"name": trigger, "paused": body.paused}
+
+
+def _checkpoint_json(row: Any) -> dict[str, Any]:
+    return {"pipeline": row.pipeline, "block": row.block, "name": row.name,
+            "version": row.version, "value": None if row.value is None else json.loads(row.value),
+            "run_id": row.run_id, "source": row.source, "created_at": _time(row.created_at),
+            "note": row.note}
+
+
+@router.get("/checkpoints")
+def list_checkpoints(request: Request, pipeline: str | None = None,
+                     history: bool = False) -> list[dict[str, Any]]:
+    """Incremental blocks' checkpoints: the current versions, or with `history` all."""
+    return [_checkpoint_json(row) for row in
+            service.list_checkpoints(_project(request), pipeline, history)]
+
+
+class CheckpointReset(BaseModel):
+    block: str | None = None  # else every block of the pipeline
+    to_version: int | None = None  # back to that version's value
+    to_value: Any = None  # the new value; neither: no value, the next run takes everything
+    note: str = "reset through the API"
+
+
+@router.post("/pipelines/{pipeline}/checkpoints/reset")
+def reset_checkpoints(pipeline: str, body: CheckpointReset,
+                      request: Request) -> list[dict[str, Any]]:
+    """Reset checkpoints for a backfill, as `cairn checkpoints reset` does."""
+    value = json.dumps(body.to_value) if "to_value" in body.model_fields_set else None
+    done = service.reset_checkpoints(_project(request), pipeline, body.block, body.to_version,
+                                     value, body.note)
+    return [{"block": block, "name": name, "version": version}
+            for block, name, version in done]
