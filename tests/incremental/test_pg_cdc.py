@@ -88,6 +88,16 @@ while Path({hang!r}).exists():  # until the test kills the run
 """
 
 
+def connect(project: ProjectFolder, url: str) -> None:
+    """Give the project a connection `source` to the server at `url` (a libpq URL)."""
+    (project.root / "io_config.yaml").write_text(textwrap.dedent(f"""
+        default:
+          source:
+            kind: postgres
+            url: "{url.replace('postgresql://', 'postgresql+psycopg://')}"
+    """))
+
+
 def sql(url: str, *statements: str) -> None:
     with psycopg.connect(url, autocommit=True) as db:
         for statement in statements:
@@ -100,12 +110,7 @@ def test_changes_between_runs_are_captured_once(cluster: str, project: ProjectFo
         "CREATE TABLE customers (id int PRIMARY KEY, name text, score int)",
         "INSERT INTO customers VALUES (1, 'ann', 10), (2, 'bob', 20)")
     log, fail, hang = tmp_path / "log", tmp_path / "fail", tmp_path / "hang"
-    (project.root / "io_config.yaml").write_text(textwrap.dedent(f"""
-        default:
-          source:
-            kind: postgres
-            url: "{cluster.replace('postgresql://', 'postgresql+psycopg://')}"
-    """))
+    connect(project, cluster)
     project.pipeline("p", {"capture.py": CAPTURE.format(log=str(log), fail=str(fail),
                                                         hang=str(hang))})
 
@@ -181,12 +186,7 @@ def test_tables_without_replica_identity_are_named(cluster: str, project: Projec
                                                   cli: type[CLI]) -> None:
     sql(cluster, "DROP TABLE IF EXISTS events, keyed",
         "CREATE TABLE events (id int, note text)", "CREATE TABLE keyed (id int PRIMARY KEY)")
-    (project.root / "io_config.yaml").write_text(textwrap.dedent(f"""
-        default:
-          source:
-            kind: postgres
-            url: "{cluster.replace('postgresql://', 'postgresql+psycopg://')}"
-    """))
+    connect(project, cluster)
     project.pipeline("q", {"events.py": "from cairn.incremental.pg_cdc import pg_changes\n"
                            "changes = pg_changes(context, 'source', "
                            "tables=['public.events', 'public.keyed'])\n"})
@@ -200,12 +200,7 @@ def test_tables_without_replica_identity_are_named(cluster: str, project: Projec
 def test_a_user_without_replication_is_a_clear_error(cluster: str, project: ProjectFolder,
                                                      cli: type[CLI]) -> None:
     sql(cluster, "DROP ROLE IF EXISTS plain", "CREATE ROLE plain LOGIN")
-    (project.root / "io_config.yaml").write_text(textwrap.dedent(f"""
-        default:
-          source:
-            kind: postgres
-            url: "{cluster.replace('postgresql://postgres@', 'postgresql+psycopg://plain@')}"
-    """))
+    connect(project, cluster.replace("postgres@", "plain@"))
     project.pipeline("p", {"plain.py": "from cairn.incremental.pg_cdc import pg_changes\n"
                            "changes = pg_changes(context, 'source')\n"})
     result = cli.run("run", "p", cwd=project.root)
@@ -228,12 +223,7 @@ def test_a_server_without_logical_decoding_is_a_clear_error(
         pytest.skip(f"the machine's PostgreSQL is not reachable: {error}")
     if level is not None and level[0] == "logical":
         pytest.skip("the machine's PostgreSQL already has wal_level = logical")
-    (project.root / "io_config.yaml").write_text(textwrap.dedent(f"""
-        default:
-          source:
-            kind: postgres
-            url: "{MACHINE_POSTGRES.replace('postgresql://', 'postgresql+psycopg://')}"
-    """))
+    connect(project, MACHINE_POSTGRES)
     project.pipeline("p", {"capture.py": "from cairn.incremental.pg_cdc import pg_changes\n"
                            "changes = pg_changes(context, 'source')\n"})
     result = cli.run("run", "p", cwd=project.root)

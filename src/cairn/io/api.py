@@ -73,8 +73,10 @@ def sql_engine(connection: str | None = None) -> Any:
     databases, default = _session()
     database = databases.get(connection or default)
     if not isinstance(database, AlchemyDatabase):
-        raise BlockError(f"connection {connection or default} is not reached through "
-                         "SQLAlchemy (it is DuckDB)")
+        raise BlockError(f"connection {connection or default} is DuckDB, which has no "
+                         "SQLAlchemy engine",
+                         detail="hint: use read_sql/write_table on it, or name a connection "
+                         "of another kind from io_config.yaml")
     return database.engine
 
 
