@@ -13,6 +13,8 @@ from cairn.cli_alerts import alerts_app
 from cairn.cli_checkpoints import checkpoints
 from cairn.cli_clean import clean
 from cairn.cli_stats import stats
+from cairn.cli_stream import stream
+from cairn.cli_streams import streams_app
 from cairn.errors import CairnError
 
 app = typer.Typer(
@@ -525,10 +527,12 @@ def triggers(
 app.command("stats")(stats)
 app.command("clean")(clean)
 app.command("checkpoints")(checkpoints)
+app.command("stream")(stream)
 
 sql_app = typer.Typer(help="SQL tools.", no_args_is_help=True)
 app.add_typer(sql_app, name="sql")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(streams_app, name="streams")
 
 
 @sql_app.command("transpile")

@@ -33,7 +33,10 @@ def plan(project: Project, name: str, variables: Mapping[str, Any] | None = None
     `sources` are unsaved versions of some blocks to infer with instead of their files."""
     pipeline = load_pipeline(project, name, variables, sources)
     explicit = {b: s.upstream for b, s in pipeline.block_settings.items() if s.upstream}
-    graph = build_graph(list(pipeline.blocks.values()), explicit, pipeline.variables)
+    provided = list(pipeline.variables)
+    if pipeline.settings.source is not None:  # a stream gives its blocks each micro-batch
+        provided.append(pipeline.settings.source.name)
+    graph = build_graph(list(pipeline.blocks.values()), explicit, provided)
     graph.problems[:0] = pipeline.problems
     return pipeline, graph
 

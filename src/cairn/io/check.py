@@ -20,7 +20,7 @@ def describe(connection: Connection) -> str:
     """Where the connection points (path, URL), with passwords and secrets masked."""
     if connection.kind in ("duckdb", "sqlite"):
         text = relative(connection.path(), connection.root)
-    elif connection.kind == "files":
+    elif connection.kind == "files" or connection.is_broker:
         text = _hide_url_password(str(connection.settings["url"]))
     else:
         text = connection.sqlalchemy_url().render_as_string(hide_password=True)
@@ -36,6 +36,8 @@ def check_connection(connection: Connection) -> str | None:
             _check_duckdb(connection.path())
         elif connection.kind == "files":
             _check_files(connection)
+        elif connection.is_broker:
+            _check_broker(str(connection.settings["url"]))
         else:
             _check_sql(connection)
     except Exception as error:  # any failure is the answer to report, whatever raised it
@@ -80,6 +82,21 @@ def _check_files(connection: Connection) -> None:
         raise FileNotFoundError(f"{path} does not exist")
     if filesystem.isdir(path):
         filesystem.ls(path, detail=False)
+
+
+def _check_broker(url: str) -> None:
+    """A broker answers when every host of its URL accepts a TCP connection; the stream's
+    client, when it starts, reports what the broker itself refuses (credentials, topics)."""
+    import socket
+
+    ports = {"nats": 4222, "redis": 6379, "amqp": 5672, "mqtt": 1883, "kafka": 9092}
+    parts = urlsplit(url)
+    for host in parts.netloc.rpartition("@")[2].split(","):
+        name, _, port = host.rpartition(":") if ":" in host else (host, "", "")
+        with socket.create_connection(
+                (name or "127.0.0.1", int(port or ports.get(parts.scheme, 0))),
+                timeout=CONNECT_TIMEOUT_S):
+            pass
 
 
 def _local_url(url: str, root: Path) -> str:

@@ -95,6 +95,16 @@ class FilesSettings(_Settings):
     options: dict[str, Any] | None = None  # fsspec storage options
 
 
+class BrokerSettings(_Settings):
+    """A message broker that streaming pipelines read from and write to."""
+
+    kind: Literal["nats", "redis", "rabbitmq", "mqtt", "kafka"]
+    # nats://host:4222, redis://host:6379/0, amqp://user:pass@host:5672/vhost,
+    # mqtt://host:1883, kafka://host:9092 (several Kafka brokers: comma-separated hosts)
+    url: str
+    options: dict[str, Any] | None = None  # keyword arguments of the client
+
+
 _MODELS: dict[str, type[_Settings]] = {
     "duckdb": DuckDBSettings,
     "sqlite": SQLiteSettings,
@@ -102,6 +112,7 @@ _MODELS: dict[str, type[_Settings]] = {
     "mysql": ServerSettings,
     "sqlalchemy": SQLAlchemySettings,
     "files": FilesSettings,
+    **dict.fromkeys(("nats", "redis", "rabbitmq", "mqtt", "kafka"), BrokerSettings),
 }
 
 
@@ -297,7 +308,7 @@ def _register_passwords(settings: _Settings) -> None:
     if password:
         register_secret(password)
     url = getattr(settings, "url", None)
-    if url and isinstance(settings, FilesSettings):
+    if url and isinstance(settings, FilesSettings | BrokerSettings):
         raw = urlsplit(url).password or ""
         register_secret(raw)
         register_secret(unquote(raw))

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from sqlalchemy import URL
 
-ConnectionKind = Literal["duckdb", "sqlite", "postgres", "mysql", "sqlalchemy", "files"]
+ConnectionKind = Literal["duckdb", "sqlite", "postgres", "mysql", "sqlalchemy", "files",
+                         "nats", "redis", "rabbitmq", "mqtt", "kafka"]
 SQL_KINDS = ("duckdb", "sqlite", "postgres", "mysql", "sqlalchemy")
+BROKER_KINDS = ("nats", "redis", "rabbitmq", "mqtt", "kafka")
 # SQLAlchemy drivers Cairn installs for the named kinds.
 _DRIVERS = {"postgres": "postgresql+psycopg", "mysql": "mysql+pymysql"}
 # sqlglot's names for SQLAlchemy's backend names, where they differ.
@@ -24,7 +26,7 @@ class Connection:
     `settings` holds the kind's own keys: `path` (duckdb, sqlite); `url` (sqlalchemy, files,
     or instead of the parts for postgres and mysql); `host`, `port`, `user`, `password`,
     `database`, `query` (postgres, mysql); `options` (files: fsspec storage options;
-    sqlalchemy: engine keyword arguments).
+    sqlalchemy: engine keyword arguments; brokers: keyword arguments of the client).
     """
 
     name: str
@@ -36,6 +38,10 @@ class Connection:
     @property
     def is_sql(self) -> bool:
         return self.kind in SQL_KINDS
+
+    @property
+    def is_broker(self) -> bool:
+        return self.kind in BROKER_KINDS
 
     def path(self) -> Path:
         path = Path(str(self.settings["path"]))

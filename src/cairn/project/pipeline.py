@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cairn.blocks.parse import SQLTargets, parse_block
 from cairn.blocks.spec import BlockSpec
@@ -16,6 +16,7 @@ from cairn.errors import CairnError, Problem, closest
 from cairn.ids import BlockName
 from cairn.project.conditions import TriggerRule, check_expression
 from cairn.project.config import Project, RunSettings
+from cairn.project.streaming import BatchSettings, RestartSettings, SinkSettings, SourceSettings
 from cairn.project.triggers import SLASettings, TriggerSettings
 from cairn.project.yaml_file import validate
 
@@ -105,6 +106,23 @@ class PipelineSettings(BaseModel):
     max_concurrent_runs: int = Field(default=1, ge=1)
     on_overlap: Literal["queue", "skip"] = "queue"  # a scheduled run while one is going
     sla: SLASettings | None = None  # alerts `sla_miss` when a run takes too long
+    # A streaming pipeline runs its blocks on micro-batches from `source` into `sinks`.
+    type: Literal["batch", "streaming"] = "batch"
+    source: SourceSettings | None = None
+    sinks: list[SinkSettings] = Field(default_factory=list)
+    dead_letter: SinkSettings | None = None  # default: JSON lines under .cairn/streams/
+    batch: BatchSettings = Field(default_factory=BatchSettings)
+    restart: RestartSettings = Field(default_factory=RestartSettings)
+
+    @model_validator(mode="after")
+    def _streaming_parts(self) -> PipelineSettings:
+        if self.type == "streaming" and (self.source is None or not self.sinks):
+            raise ValueError("a streaming pipeline needs a `source` and at least one sink "
+                             "under `sinks`")
+        if self.type == "batch" and (self.source is not None or self.sinks):
+            raise ValueError("`source` and `sinks` belong to a pipeline with "
+                             "`type: streaming`")
+        return self
 
     @field_validator("blocks", mode="before")
     @classmethod

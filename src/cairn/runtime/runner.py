@@ -109,7 +109,7 @@ class _Mapped:
     failed: set[int] = field(default_factory=set)
 
 
-class _LogSink:
+class LogSink:
     """Collects a block's output into whole lines for its log file and the observer."""
 
     def __init__(self, path: Path, block: BlockName, attempt: int, observer: RunObserver) -> None:
@@ -506,7 +506,7 @@ class Runner:
     def _work(self, attempt: _Attempt, delay: float) -> None:
         block, unit = attempt.block, BlockName(attempt.unit)
         spec = self.pipeline.blocks[block]
-        sink = _LogSink(self.store.log_path(self.run_id, unit), unit, attempt.recorded,
+        sink = LogSink(self.store.log_path(self.run_id, unit), unit, attempt.recorded,
                         self.observer)
         sensor = self.pipeline.block_settings[block].sensor
         started = time.perf_counter()
@@ -543,7 +543,7 @@ class Runner:
         outcome.peak_memory_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         self.results.put((attempt, outcome))
 
-    def _poll(self, spec: BlockSpec, attempt: int, sensor: SensorSettings, sink: _LogSink,
+    def _poll(self, spec: BlockSpec, attempt: int, sensor: SensorSettings, sink: LogSink,
               ) -> _Executed:
         """Execute a sensor block until its main output is truthy; fail after its timeout."""
         give_up = time.monotonic() + sensor.timeout

@@ -148,6 +148,7 @@ class MetadataStore:
         blocks: Sequence[str],
         variables: dict[str, Any],
         execution_date: datetime,
+        trigger: str | None = None,
     ) -> None:
         now = utcnow()
         with self.engine.begin() as connection:
@@ -164,6 +165,7 @@ class MetadataStore:
                     pid=os.getpid(),
                     host=socket.gethostname(),
                     resumes=0,
+                    trigger=trigger,
                 )
             )
 
@@ -636,6 +638,14 @@ class MetadataStore:
         """A block's checkpoints as it reads them: name -> value, those with a value."""
         return {row.name: json.loads(row.value)
                 for row in self.current_checkpoints(pipeline, block) if row.value is not None}
+
+    def save_checkpoints(self, pipeline: str, block: str, values: Mapping[str, Any],
+                         run_id: str) -> None:
+        """Record new values of checkpoints (a stream's source position), one transaction."""
+        with self.engine.begin() as connection:
+            _add_versions(connection, pipeline, block,
+                          {name: json.dumps(value) for name, value in values.items()},
+                          "run", run_id)
 
     def checkpoint_versions(self, pipeline: str, block: str, name: str) -> list[Row[Any]]:
         query = select(checkpoints).where(

@@ -140,4 +140,34 @@ checkpoints = Table(
     UniqueConstraint("pipeline", "block", "name", "version", name="uq_checkpoints_version"),
 )
 
-HEAD_REVISION = "0005"
+# One row per streaming pipeline that was ever started. `desired` is what the user asked
+# for (running | stopped); the rest is what its process last reported: `status` is
+# starting | running | restarting (crashed, waiting for `next_start_at`) | stopped | failed.
+# Counters are those of the current process (its run), reset when it starts.
+streams = Table(
+    "streams",
+    metadata,
+    Column("pipeline", String(255), primary_key=True),
+    Column("desired", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("run_id", String(64)),
+    Column("pid", Integer),
+    Column("host", String(255)),
+    Column("started_at", DateTime),
+    Column("heartbeat_at", DateTime),
+    Column("restarts", Integer, nullable=False, server_default="0"),
+    Column("next_start_at", DateTime),
+    Column("messages_in", BigInteger, nullable=False, server_default="0"),
+    Column("messages_out", BigInteger, nullable=False, server_default="0"),
+    Column("dead_letters", BigInteger, nullable=False, server_default="0"),
+    Column("batches", BigInteger, nullable=False, server_default="0"),
+    Column("rate", Float),  # messages per second over the last report interval
+    Column("lag", BigInteger),  # messages waiting in the source, when it says
+    Column("latency_p50_ms", Float),  # broker time -> sink written, recent batches
+    Column("latency_p99_ms", Float),
+    Column("last_error", Text),
+    Column("last_error_at", DateTime),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+HEAD_REVISION = "0006"

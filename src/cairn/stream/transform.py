@@ -1,0 +1,158 @@
+"""Run a streaming pipeline's blocks on one micro-batch; set poison messages aside.
+
+The blocks are the same files a batch run executes, called the same way
+(`blocks/python_run.py`): the source's name (`messages` by default) holds the batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cairn.blocks.python_run import run_python
+from cairn.errors import CairnError, Problem
+from cairn.graph.build import Graph
+from cairn.ids import BlockName, RunId, VariableName
+from cairn.project.pipeline import Pipeline
+from cairn.runtime.context import RunContext
+from cairn.runtime.failure import Failure, describe_failure
+from cairn.stream.message import Message, batch_value, decode
+
+
+@dataclass
+class DeadLetter:
+    """A message no block could handle, with the error it raised."""
+
+    message: Message
+    block: str
+    failure: Failure
+
+    def record(self, pipeline: str) -> dict[str, Any]:
+        value = decode(self.message.value)
+        return {
+            "failed_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "pipeline": pipeline, "block": self.block, "error": self.failure.message,
+            "file": self.failure.file, "line": self.failure.line,
+            "topic": self.message.topic, "position": self.message.position,
+            "key": self.message.key.decode(errors="replace") if self.message.key else None,
+            "value": value if isinstance(value, str) else self.message.value.decode(
+                errors="replace"),
+        }
+
+
+@dataclass
+class BatchResult:
+    """Every value the blocks produced for a batch (merged over messages when the batch
+    had to be split), and the messages set aside."""
+
+    outputs: dict[str, Any]
+    dead: list[DeadLetter] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class _BlockFailed(Exception):
+    def __init__(self, block: BlockName, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.block = block
+        self.failure = failure
+
+
+class Transformer:
+    """The pipeline's blocks in dependency order, as one function of a batch."""
+
+    def __init__(self, pipeline: Pipeline, graph: Graph, run_id: RunId) -> None:
+        settings = pipeline.settings
+        assert settings.source is not None
+        self.pipeline = pipeline
+        self.run_id = run_id
+        self.source_name = settings.source.name
+        self.format = settings.batch.format
+        not_python = [b for b, spec in pipeline.blocks.items() if spec.language != "python"]
+        if not_python:
+            raise CairnError(Problem(
+                "stream-block-language", f"streaming pipeline {pipeline.name} has blocks that "
+                f"are not Python: {', '.join(not_python)}", file=str(pipeline.folder),
+                hint="transformers of a stream are Python blocks"))
+        if graph.problems:
+            raise CairnError(graph.problems)
+        self.order = [block for layer in graph.layers() for block in layer]
+        # Where a block's print output and logging go while it runs.
+        self.capture: Callable[[BlockName], AbstractContextManager[None]] = (
+            lambda block: nullcontext())
+
+    def main_output(self) -> str:
+        """What sinks write unless they say `from`: the last block's output, or the
+        batch itself when there are no blocks."""
+        if not self.order:
+            return self.source_name
+        spec = self.pipeline.blocks[self.order[-1]]
+        if (spec.style == "function" or VariableName(spec.name) in spec.defines
+                or len(spec.defines) != 1):
+            return str(spec.name)
+        return str(next(iter(spec.defines)))
+
+    def run(self, messages: Sequence[Message]) -> BatchResult:
+        """Transform the batch at once; if a block raises, again message by message, so
+        only the messages it raises on are set aside."""
+        started = time.perf_counter()
+        try:
+            outputs = self._outputs(messages)
+            return BatchResult(outputs, seconds=time.perf_counter() - started)
+        except _BlockFailed as failed:
+            if len(messages) == 1:
+                return BatchResult({}, [DeadLetter(messages[0], failed.block, failed.failure)],
+                                   time.perf_counter() - started)
+        merged: dict[str, list[Any]] = {}
+        dead = []
+        for message in messages:
+            try:
+                outputs = self._outputs([message])
+            except _BlockFailed as failed:
+                dead.append(DeadLetter(message, failed.block, failed.failure))
+                continue
+            for name, value in outputs.items():
+                merged.setdefault(name, []).append(value)
+        combined = {name: _concatenate(values) for name, values in merged.items()}
+        return BatchResult(combined, dead, time.perf_counter() - started)
+
+    def _outputs(self, messages: Sequence[Message]) -> dict[str, Any]:
+        available: dict[str, Any] = {**self.pipeline.variables,
+                                     self.source_name: batch_value(messages, self.format)}
+        now = datetime.now(UTC).replace(tzinfo=None)
+        for block in self.order:
+            spec = self.pipeline.blocks[block]
+            context = RunContext(self.run_id, self.pipeline.name, block, now,
+                                 self.pipeline.variables)
+            try:
+                with self.capture(block):
+                    available.update(run_python(spec, available, context))
+            except Exception as error:  # the block's own failure, whatever it raised
+                raise _BlockFailed(block, describe_failure(error, str(spec.file))) from error
+        return available
+
+
+def _concatenate(values: list[Any]) -> Any:
+    """One value from each message's: lists joined, frames and tables concatenated."""
+    present = [value for value in values if value is not None]
+    if not present:
+        return None
+    first = present[0]
+    if isinstance(first, list | tuple):
+        return [item for value in present for item in value]
+    if hasattr(first, "num_rows"):
+        import pyarrow as pa
+
+        return pa.concat_tables(present, promote_options="default")
+    if type(first).__module__.startswith("polars"):
+        import polars as pl
+
+        return pl.concat(present, how="diagonal")
+    if hasattr(first, "iloc"):
+        import pandas as pd
+
+        return pd.concat(present, ignore_index=True)
+    return present[-1]  # a scalar: the last message's

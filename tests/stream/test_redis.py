@@ -1,0 +1,94 @@
+"""Redis Streams through a real `cairn stream` process into PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from harness import StreamProcess, count, event, ids, query, stream_project, wait_until
+from support import ProjectFolder
+
+URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_stream() -> Iterator[tuple[object, str]]:
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
+    key = f"cairn-test-{secrets.token_hex(4)}"
+    yield client, key
+    client.delete(key)
+    client.close()
+
+
+def _project(project: ProjectFolder, schema: str, key: str, mode: str = "append") -> None:
+    stream_project(project, schema, f"kind: redis\nurl: {URL}",
+                   f"kind: redis\nconnection: broker\ntopic: {key}", mode)
+
+
+def _publish(client: object, key: str, numbers: range, **extra: object) -> None:
+    pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
+    for number in numbers:
+        pipe.xadd(key, {"value": event(number, **extra)})
+    pipe.execute()
+
+
+def test_events_become_rows_and_a_clean_stop_leaves_no_consumer(
+        project: ProjectFolder, pg_schema: str, redis_stream: tuple[object, str],
+        cli: object) -> None:
+    client, key = redis_stream
+    _project(project, pg_schema, key)
+    _publish(client, key, range(1, 501))
+    stream = StreamProcess(project.root)
+    wait_until(lambda: count(pg_schema) == 500, what="500 rows")
+    _publish(client, key, range(501, 601))  # arrive while it runs
+    wait_until(lambda: count(pg_schema) == 600, what="600 rows")
+    assert stream.stop() == 0, stream.output()
+
+    assert ids(pg_schema) == list(range(1, 601))
+    assert query(pg_schema, "SELECT sum(amount) FROM doubled")[0][0] == 2 * sum(range(601))
+    groups = client.xinfo_groups(key)  # type: ignore[attr-defined]
+    assert [g["consumers"] for g in groups] == [0]
+    assert [g["pending"] for g in groups] == [0]
+    shown = cli.run("checkpoints", "events", cwd=project.root)  # type: ignore[attr-defined]
+    assert "last_id" in shown.stdout, shown.stdout + shown.stderr
+
+
+def test_sigkill_mid_flow_loses_nothing_and_upsert_leaves_no_duplicates(
+        project: ProjectFolder, pg_schema: str, redis_stream: tuple[object, str]) -> None:
+    client, key = redis_stream
+    _project(project, pg_schema, key, mode="upsert")
+    _publish(client, key, range(1, 3001))
+    first = StreamProcess(project.root)
+    wait_until(lambda: count(pg_schema) > 0, what="the first rows")
+    first.kill()
+    written = count(pg_schema)
+    assert written < 3000, "killed too late to test anything: make the batches smaller"
+
+    second = StreamProcess(project.root, "events", "--stop-when-idle", "2")
+    assert second.wait() == 0, second.output()
+    assert ids(pg_schema) == list(range(1, 3001))  # none lost, none twice
+
+
+def test_a_poison_message_goes_to_the_dead_letters_and_the_stream_goes_on(
+        project: ProjectFolder, pg_schema: str, redis_stream: tuple[object, str]) -> None:
+    client, key = redis_stream
+    _project(project, pg_schema, key)
+    _publish(client, key, range(1, 21))
+    _publish(client, key, range(21, 22), poison=True)
+    _publish(client, key, range(22, 41))
+    stream = StreamProcess(project.root, "events", "--stop-when-idle", "1.5")
+    assert stream.wait() == 0, stream.output()
+
+    assert ids(pg_schema) == [n for n in range(1, 41) if n != 21]
+    dead = query(pg_schema, "SELECT block, error, line, value FROM dead_letters")
+    assert len(dead) == 1
+    block, error, line, value = dead[0]
+    assert (block, error, line) == ("doubled", "ValueError: poison message 21", 9)
+    assert '"poison": true' in value
+    assert "dead letter" in stream.output()
