@@ -213,6 +213,10 @@ def run_pipeline(
             metadata.reopen_run(run_id)
         else:
             pipeline, graph = checked_plan(project, name, variables)
+            if pipeline.settings.source is not None:  # a stream's blocks, on a sample batch
+                from cairn.stream.sample import sample_variables
+
+                pipeline.variables = sample_variables(project, pipeline)
             selected = select_blocks(pipeline, graph, blocks, downstream, upstream)
             done, attempts_before = set(), {}
             run_id = RunId(run_id) if run_id else new_run_id()

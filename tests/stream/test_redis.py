@@ -7,7 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 from harness import StreamProcess, count, event, ids, query, stream_project, wait_until
-from support import ProjectFolder
+from support import CLI, ProjectFolder, free_port
+
+from cairn.store.metadata import MetadataStore
+from cairn.store.stream_state import StreamStates
 
 URL = "redis://127.0.0.1:6379/0"
 
@@ -40,7 +43,7 @@ def _publish(client: object, key: str, numbers: range, **extra: object) -> None:
 
 def test_events_become_rows_and_a_clean_stop_leaves_no_consumer(
         project: ProjectFolder, pg_schema: str, redis_stream: tuple[object, str],
-        cli: object) -> None:
+        cli: type[CLI]) -> None:
     client, key = redis_stream
     _project(project, pg_schema, key)
     _publish(client, key, range(1, 501))
@@ -55,7 +58,7 @@ def test_events_become_rows_and_a_clean_stop_leaves_no_consumer(
     groups = client.xinfo_groups(key)  # type: ignore[attr-defined]
     assert [g["consumers"] for g in groups] == [0]
     assert [g["pending"] for g in groups] == [0]
-    shown = cli.run("checkpoints", "events", cwd=project.root)  # type: ignore[attr-defined]
+    shown = cli.run("checkpoints", "events", cwd=project.root)
     assert "last_id" in shown.stdout, shown.stdout + shown.stderr
 
 
@@ -92,3 +95,27 @@ def test_a_poison_message_goes_to_the_dead_letters_and_the_stream_goes_on(
     assert (block, error, line) == ("doubled", "ValueError: poison message 21", 9)
     assert '"poison": true' in value
     assert "dead letter" in stream.output()
+
+
+def test_a_sink_that_fails_stops_the_stream_with_its_error_and_loses_nothing(
+        project: ProjectFolder, pg_schema: str, redis_stream: tuple[object, str],
+        cli: type[CLI]) -> None:
+    client, key = redis_stream
+    _project(project, pg_schema, key)
+    config = project.root / "io_config.yaml"
+    working = config.read_text()
+    config.write_text(working.replace("127.0.0.1:5432", f"127.0.0.1:{free_port()}"))
+    _publish(client, key, range(1, 101))
+    broken = StreamProcess(project.root, "events", "--stop-when-idle", "2")
+    assert broken.wait() == 2
+    assert "stream events stopped: OperationalError" in broken.output()
+    runs = cli.run("runs", "events", cwd=project.root)
+    assert "failed" in runs.stdout, runs.stdout
+    state = StreamStates(MetadataStore(project.load().metadata_url)).get("events")
+    assert state is not None and state.status == "failed"
+    assert "OperationalError" in state.last_error
+
+    config.write_text(working)
+    fixed = StreamProcess(project.root, "events", "--stop-when-idle", "2")
+    assert fixed.wait() == 0, fixed.output()
+    assert ids(pg_schema) == list(range(1, 101))

@@ -75,6 +75,7 @@ class Notebook:
         self.ran_with: dict[str, tuple[str, dict[str, int | None]]] = {}  # hash, inputs
         self.runner: Runner | None = None
         self.job: threading.Thread | None = None
+        self.sample: dict[str, Any] | None = None  # a stream's variables with its sample
 
     # -- state ---------------------------------------------------------------------------
     def _plan(self) -> tuple[Pipeline, Graph]:
@@ -130,6 +131,17 @@ class Notebook:
         chosen |= {b for b in needed if stale[b]}  # stale or missing upstreams run first
         return [b for b in graph.order if b in chosen]
 
+    def _variables(self, pipeline: Pipeline) -> dict[str, Any]:
+        """The pipeline's variables; a stream's blocks also get a sample batch of its
+        source's newest messages, taken once per notebook session."""
+        if pipeline.settings.source is None:
+            return pipeline.variables
+        if self.sample is None:
+            from cairn.stream.sample import sample_variables
+
+            self.sample = sample_variables(self.project, pipeline)
+        return {**self.sample, **pipeline.variables}
+
     def run(self, block: str | None, mode: str, item: int | None = None) -> None:
         """Run a block (with its stale upstreams), its downstream too, or all; `item` runs
         one item of a mapped block again, its other items keeping their outputs."""
@@ -141,6 +153,7 @@ class Notebook:
             raise CairnError(graph.problems)
         if block is not None:
             service.check_blocks(pipeline, [block])
+        variables = self._variables(pipeline)
         if item is None:
             selected = self._selection(block, mode, graph, self._stale(pipeline, graph))
             units = [f"{name}[" for name in selected]  # a mapped block's items of a run before
@@ -159,7 +172,7 @@ class Notebook:
                 with (routed_output(), contextlib.chdir(self.project.root),
                       active_connections(self.databases,
                                          self.project.settings.default_connection)):
-                    runner.run(NOTEBOOK_RUN, selected, pipeline.variables, service.utc_now(),
+                    runner.run(NOTEBOOK_RUN, selected, variables, service.utc_now(),
                                set(), only_items=None if item is None else {selected[0]: item})
             except Exception as error:  # Cairn's fault, not a block's: say so, stay usable
                 self._stopped(selected, error)

@@ -71,7 +71,9 @@ class Source(ABC):
         return None
 
     def sample(self, count: int) -> list[Message]:
-        """Up to `count` of the newest messages, without consuming them."""
+        """Up to `count` of the newest messages, without consuming them. Called on a
+        source that is not open (a stream of it may be running): it connects, reads and
+        disconnects without joining the consumer group."""
         return []
 
 

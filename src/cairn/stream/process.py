@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +22,11 @@ from cairn.errors import CairnError, Problem, closest
 from cairn.ids import BlockName, RunId
 from cairn.io.config import load_connections
 from cairn.io.connection import Connection
+from cairn.io.secrets import redact
 from cairn.project.config import Project
 from cairn.project.pipeline import Pipeline
 from cairn.project.streaming import SinkSettings
 from cairn.runtime.capture import block_output, routed_output
-from cairn.runtime.failure import describe_failure
 from cairn.runtime.runner import LogSink, Outcome
 from cairn.service import checked_plan, new_run_id, open_metadata, utc_now, variable_store
 from cairn.store.metadata import MetadataStore
@@ -105,9 +106,20 @@ def run_stream(project: Project, name: str, stop_when_idle: float | None = None,
         with _stop_on_signals(loop), routed_output(), contextlib.chdir(project.root):
             loop.run(stop_when_idle)
         positions.record(source, force=True)
-    except BaseException as error:
-        _finish(metadata, states, name, run_id, block_runs, loop, error)
+    except KeyboardInterrupt:  # a second Ctrl-C while closing: still a stop
+        _finish(metadata, states, name, run_id, block_runs, loop, None)
         raise
+    except Exception as error:
+        message = _error_text(error)
+        _finish(metadata, states, name, run_id, block_runs, loop, message)
+        if isinstance(error, CairnError):
+            raise
+        traceback.print_exc()  # where it broke, for the process's log
+        raise CairnError(Problem(
+            "stream-failed", f"stream {name} stopped: {message}",
+            hint="nothing after the last acknowledged batch is lost: fix the cause and "
+                 "start it again (a managed stream restarts by itself, with backoff)",
+        )) from error
     finally:
         for part in reversed(opened):
             with contextlib.suppress(Exception):  # closing what is left is all we can do
@@ -187,18 +199,17 @@ def _reporter(metadata: MetadataStore, states: StreamStates, name: str,
     return report
 
 
+def _error_text(error: Exception) -> str:
+    if isinstance(error, CairnError):
+        return "; ".join(problem.describe() for problem in error.problems)
+    return redact(f"{type(error).__name__}: {error}")
+
+
 def _finish(metadata: MetadataStore, states: StreamStates, name: str, run_id: RunId,
             block_runs: dict[BlockName, int], loop: StreamLoop | None,
-            error: BaseException | None) -> None:
-    """Record the end of the process's run: a clean stop succeeds, anything else fails."""
+            message: str | None) -> None:
+    """Record the end of the process's run: a clean stop succeeds, an error fails it."""
     stats = loop.stats if loop is not None else StreamStats()
-    message = None
-    if isinstance(error, CairnError):
-        message = "; ".join(problem.describe() for problem in error.problems)
-    elif isinstance(error, KeyboardInterrupt):
-        error = None
-    elif error is not None:
-        message = describe_failure(error, "").describe()
     status = "failed" if message else "success"
     last = list(block_runs)[-1] if block_runs else None
     for block, block_run in block_runs.items():

@@ -26,16 +26,24 @@ def _client(url: str, options: dict[str, Any] | None) -> Any:
 class RedisSource(Source):
     """XREADGROUP from `settings.topic` (the stream key), XACK on commit."""
 
+    @property
+    def stream(self) -> str:
+        return str(self.settings.topic)
+
+    @property
+    def field(self) -> bytes:
+        return str(self.settings.options.get("field", "value")).encode()
+
+    def _connect(self) -> Any:
+        assert self.connection is not None
+        return _client(self.connection.settings["url"], self.connection.settings.get("options"))
+
     def open(self) -> None:
         import redis
 
-        assert self.connection is not None
         options = self.settings.options
-        self.client = _client(self.connection.settings["url"],
-                              self.connection.settings.get("options"))
-        self.stream = str(self.settings.topic)
+        self.client = self._connect()
         self.consumer = str(options.get("consumer", "cairn"))
-        self.field = str(options.get("field", "value")).encode()
         try:
             # A new group starts at the stream's beginning ("0"), or at its end ("$").
             self.client.xgroup_create(self.stream, self.group, id=options.get("start", "0"),
@@ -94,7 +102,11 @@ class RedisSource(Source):
         return None
 
     def sample(self, count: int) -> list[Message]:
-        entries = self.client.xrevrange(self.stream, count=count)
+        client = self._connect()
+        try:
+            entries = client.xrevrange(self.stream, count=count)
+        finally:
+            client.close()
         return [self._message(entry_id, fields) for entry_id, fields in reversed(entries)]
 
     def close(self) -> None:
