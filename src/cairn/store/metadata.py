@@ -640,12 +640,18 @@ class MetadataStore:
                 for row in self.current_checkpoints(pipeline, block) if row.value is not None}
 
     def save_checkpoints(self, pipeline: str, block: str, values: Mapping[str, Any],
-                         run_id: str) -> None:
-        """Record new values of checkpoints (a stream's source position), one transaction."""
+                         run_id: str, keep: int) -> None:
+        """Record new values of checkpoints (a stream's source position), one transaction;
+        only the newest `keep` versions of each stay, since a stream adds them for ever."""
         with self.engine.begin() as connection:
-            _add_versions(connection, pipeline, block,
-                          {name: json.dumps(value) for name, value in values.items()},
-                          "run", run_id)
+            added = _add_versions(connection, pipeline, block,
+                                  {name: json.dumps(value) for name, value in values.items()},
+                                  "run", run_id)
+            for name, version in added:
+                if version > keep:
+                    connection.execute(delete(checkpoints).where(
+                        checkpoints.c.pipeline == pipeline, checkpoints.c.block == block,
+                        checkpoints.c.name == name, checkpoints.c.version <= version - keep))
 
     def checkpoint_versions(self, pipeline: str, block: str, name: str) -> list[Row[Any]]:
         query = select(checkpoints).where(

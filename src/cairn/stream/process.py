@@ -28,7 +28,14 @@ from cairn.project.pipeline import Pipeline
 from cairn.project.streaming import SinkSettings
 from cairn.runtime.capture import block_output, routed_output
 from cairn.runtime.runner import LogSink, Outcome
-from cairn.service import checked_plan, new_run_id, open_metadata, utc_now, variable_store
+from cairn.service import (
+    checked_plan,
+    heartbeat,
+    new_run_id,
+    open_metadata,
+    utc_now,
+    variable_store,
+)
 from cairn.store.metadata import MetadataStore
 from cairn.store.stream_state import StreamStates
 from cairn.stream.loop import SinkTarget, StreamLoop, StreamStats
@@ -37,6 +44,7 @@ from cairn.stream.transform import Transformer
 
 SOURCE_BLOCK = "source"  # the checkpoints of a stream's position are under this name
 POSITION_EVERY_S = 5.0  # a broker keeps the position itself; the history shows it this often
+POSITION_VERSIONS = 1000  # versions of a position kept in the history
 
 
 @dataclass
@@ -103,7 +111,8 @@ def run_stream(project: Project, name: str, stop_when_idle: float | None = None,
         loop = StreamLoop(source, transformer, targets, dead_letter, settings.batch,
                           positions.record, _reporter(metadata, states, name, run_id))
         started(run_id)
-        with _stop_on_signals(loop), routed_output(), contextlib.chdir(project.root):
+        with (_stop_on_signals(loop), routed_output(), contextlib.chdir(project.root),
+              heartbeat(project, run_id)):
             loop.run(stop_when_idle)
         positions.record(source, force=True)
     except KeyboardInterrupt:  # a second Ctrl-C while closing: still a stop
@@ -168,7 +177,8 @@ class _PositionRecorder:
             return
         values = source.position()
         if values and values != self.last:
-            self.metadata.save_checkpoints(self.name, SOURCE_BLOCK, values, self.run_id)
+            self.metadata.save_checkpoints(self.name, SOURCE_BLOCK, values, self.run_id,
+                                           POSITION_VERSIONS)
             self.last = values
         self.at = time.monotonic()
 
@@ -189,7 +199,6 @@ class _EchoOutput:
 def _reporter(metadata: MetadataStore, states: StreamStates, name: str,
               run_id: RunId) -> Callable[[StreamStats], None]:
     def report(stats: StreamStats) -> None:
-        metadata.heartbeat(run_id)
         states.report(name, status="running", heartbeat_at=utc_now(),
                       messages_in=stats.messages_in, messages_out=stats.messages_out,
                       dead_letters=stats.dead_letters, batches=stats.batches, rate=stats.rate,
