@@ -119,3 +119,17 @@ def test_a_sink_that_fails_stops_the_stream_with_its_error_and_loses_nothing(
     fixed = StreamProcess(project.root, "events", "--stop-when-idle", "2")
     assert fixed.wait() == 0, fixed.output()
     assert ids(pg_schema) == list(range(1, 101))
+
+
+def test_a_sql_block_transforms_each_batch(
+        project: ProjectFolder, pg_schema: str, redis_stream: tuple[object, str]) -> None:
+    client, key = redis_stream
+    stream_project(project, pg_schema, f"kind: redis\nurl: {URL}",
+                   f"kind: redis\nconnection: broker\ntopic: {key}",
+                   blocks={"doubled.sql": "SELECT id, amount * 2 AS amount FROM messages\n"
+                                          "WHERE id % 2 = 0"})
+    _publish(client, key, range(1, 101))
+    stream = StreamProcess(project.root, "events", "--stop-when-idle", "1.5")
+    assert stream.wait() == 0, stream.output()
+    assert ids(pg_schema) == list(range(2, 101, 2))
+    assert query(pg_schema, "SELECT sum(amount) FROM doubled")[0][0] == 2 * sum(range(2, 101, 2))

@@ -135,6 +135,7 @@ def run_stream(project: Project, name: str, stop_when_idle: float | None = None,
                 part.close()
         for sink in logs.values():
             sink.close()
+        transformer.close()
     _finish(metadata, states, name, run_id, block_runs, loop, None)
     metadata.close()
     return StreamResult(run_id, loop.stats)

@@ -20,6 +20,7 @@ from cairn.ids import BlockName, RunId, VariableName
 from cairn.project.pipeline import Pipeline
 from cairn.runtime.context import RunContext
 from cairn.runtime.failure import Failure, describe_failure
+from cairn.stream.batch_sql import BatchSQL
 from cairn.stream.message import Message, batch_value, decode
 
 
@@ -71,12 +72,14 @@ class Transformer:
         self.run_id = run_id
         self.source_name = settings.source.name
         self.format = settings.batch.format
-        not_python = [b for b, spec in pipeline.blocks.items() if spec.language != "python"]
-        if not_python:
+        r_blocks = [b for b, spec in pipeline.blocks.items() if spec.language == "r"]
+        if r_blocks:
             raise CairnError(Problem(
-                "stream-block-language", f"streaming pipeline {pipeline.name} has blocks that "
-                f"are not Python: {', '.join(not_python)}", file=str(pipeline.folder),
-                hint="transformers of a stream are Python blocks"))
+                "stream-block-language", f"streaming pipeline {pipeline.name} has R blocks: "
+                f"{', '.join(r_blocks)}", file=str(pipeline.folder),
+                hint="transformers of a stream are Python or SQL blocks"))
+        sql = any(spec.language == "sql" for spec in pipeline.blocks.values())
+        self.batch_sql = BatchSQL() if sql else None
         if graph.problems:
             raise CairnError(graph.problems)
         self.order = [block for layer in graph.layers() for block in layer]
@@ -94,6 +97,10 @@ class Transformer:
                 or len(spec.defines) != 1):
             return str(spec.name)
         return str(next(iter(spec.defines)))
+
+    def close(self) -> None:
+        if self.batch_sql is not None:
+            self.batch_sql.close()
 
     def run(self, messages: Sequence[Message]) -> BatchResult:
         """Transform the batch at once; if a block raises, again message by message, so
@@ -129,7 +136,11 @@ class Transformer:
                                  self.pipeline.variables)
             try:
                 with self.capture(block):
-                    available.update(run_python(spec, available, context))
+                    if spec.language == "sql":
+                        assert self.batch_sql is not None
+                        available.update(self.batch_sql.run(spec, available))
+                    else:
+                        available.update(run_python(spec, available, context))
             except Exception as error:  # the block's own failure, whatever it raised
                 raise _BlockFailed(block, describe_failure(error, str(spec.file))) from error
         return available
