@@ -262,3 +262,23 @@ def test_unknown_profile_and_connection(project: ProjectFolder, cli: type[CLI]) 
 def test_init_keeps_secrets_out_of_git(tmp_path: Path, cli: type[CLI]) -> None:
     cli.run("init", "shop", cwd=tmp_path, check=True)
     assert "secrets.yaml" in (tmp_path / "shop" / ".gitignore").read_text().split()
+
+
+def test_brokers_answer_or_say_why(project: ProjectFolder, cli: type[CLI],
+                                   closed_port: int) -> None:
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 6379)) != 0:
+            pytest.skip("Redis is not reachable at 127.0.0.1:6379")
+    write_config(project, f"""
+        default:
+          events: {{kind: redis, url: "redis://:{SECRET}@127.0.0.1:6379/0"}}
+          gone: {{kind: nats, url: "nats://127.0.0.1:{closed_port}"}}
+        """)
+    listed = cli.run("connections", "list", cwd=project.root)
+    assert "redis://:***@127.0.0.1:6379/0" in output(listed), output(listed)
+    result = cli.run("connections", "test", cwd=project.root)
+    assert result.returncode == 1, output(result)
+    table = rows(result)
+    assert table["events"][1] == "ok"
+    assert table["gone"][1] == "failed" and "refused" in table["gone"][2].lower()
+    assert SECRET not in output(listed) + output(result)
