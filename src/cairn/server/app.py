@@ -21,6 +21,7 @@ from cairn.project.config import Project
 from cairn.server import history, notebooks, projects
 from cairn.server.auth import require_token
 from cairn.server.stats import router as stats_router
+from cairn.server.webhook import router as webhook_router
 
 STATIC = Path(__file__).parent / "static"
 _STATUS_OF = {"unknown-pipeline": 404, "unknown-block": 404, "unknown-run": 404,
@@ -66,6 +67,7 @@ def create_app(project: Project, token: str | None = None,
     app.include_router(stats_router, dependencies=guarded)
     app.include_router(notebooks.events)
     app.include_router(history.triggers)
+    app.include_router(webhook_router)  # guarded by each webhook source's own token
 
     # Prometheus scrapes this; with a server token it needs it too (bearer_token).
     app.state.metrics = MetricsExporter(project.metadata_url)
