@@ -53,9 +53,9 @@ def read_file(url: str, format: str | None = None, *, as_: FrameKind = "pandas",
     if as_ not in _FRAME_KINDS:
         raise _error("bad-options", f"cannot return a table as {as_!r}",
                      hint="as_ is one of " + ", ".join(_FRAME_KINDS))
-    url, options = _location(url, connection, storage_options)
-    fmt = _format(url, format)
-    fs, path = _filesystem(url, options)
+    url, options = location(url, connection, storage_options)
+    fmt = file_format(url, format)
+    fs, path = filesystem(url, options)
     tables = [_read_table(fs, one, shown, fmt, read_options)
               for one, shown in _matches(fs, path, url)]
     return _as_kind(_concat(tables), as_)
@@ -73,10 +73,10 @@ def write_file(frame: Any, url: str, format: str | None = None, *,
     if mode not in _WRITE_MODES:
         raise _error("bad-options", f"unknown write mode {mode!r}",
                      hint="mode is one of " + ", ".join(_WRITE_MODES))
-    url, options = _location(url, connection, storage_options)
-    fmt = _format(url, format)
+    url, options = location(url, connection, storage_options)
+    fmt = file_format(url, format)
     table = _to_arrow(frame)
-    fs, path = _filesystem(url, options)
+    fs, path = filesystem(url, options)
     if mode == "fail" and fs.exists(path):
         raise _error("file-exists", f"{url} already exists",
                      hint='pass mode="overwrite" to replace it')
@@ -100,7 +100,7 @@ def _error(kind: str, message: str, hint: str | None = None) -> CairnError:
 # Where a URL points
 
 
-def _location(url: str, connection: Connection | None,
+def location(url: str, connection: Connection | None,
               storage_options: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
     """The URL joined to the connection's base URL, and the storage options to open it with."""
     options: dict[str, Any] = {}
@@ -117,22 +117,22 @@ def _base_url(connection: Connection) -> str:
         raise _error(
             "bad-connection", f"connection {connection.name!r} is not a files connection "
             "with a url", hint="a files connection looks like {kind: files, url: s3://bucket/x}")
-    if _is_relative(str(base)):
+    if is_relative(str(base)):
         return str(connection.root / str(base))
     return str(base)
 
 
 def _join(base: str, url: str) -> str:
-    if not _is_relative(url):
+    if not is_relative(url):
         return url
     return posixpath.join(base.rstrip("/"), url) if "://" in base else os.path.join(base, url)
 
 
-def _is_relative(url: str) -> bool:
+def is_relative(url: str) -> bool:
     return "://" not in url and "::" not in url and not os.path.isabs(url)
 
 
-def _format(url: str, format: str | None) -> str:
+def file_format(url: str, format: str | None) -> str:
     """The format named by `format`, else the one the URL's suffix (before .gz etc.) implies."""
     from fsspec.utils import compressions
 
@@ -153,7 +153,7 @@ def _format(url: str, format: str | None) -> str:
     return fmt
 
 
-def _filesystem(url: str, options: dict[str, Any]) -> tuple[AbstractFileSystem, str]:
+def filesystem(url: str, options: dict[str, Any]) -> tuple[AbstractFileSystem, str]:
     """The fsspec filesystem and path for a URL, or a CairnError naming what to install."""
     import fsspec
     from fsspec.core import split_protocol, url_to_fs

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cairn.errors import CairnError, Problem
 from cairn.io.connection import Connection
-from cairn.io.files import _filesystem, _format, _is_relative, _location
+from cairn.io.files import file_format, filesystem, is_relative, location
 from cairn.project.streaming import SourceSettings
 from cairn.stream.file_rows import Rows, rows
 from cairn.stream.message import Message
@@ -79,10 +79,10 @@ class FilesSource(Source):
                                      f"{reasons}", hint="options: settle_seconds, poll_seconds, "
                                      "lookback_seconds, storage_options")) from None
         url = str(settings.url)
-        if connection is None and _is_relative(url):
+        if connection is None and is_relative(url):
             url = str(scope.root / url)
-        url, storage = _location(url, connection, self.options.storage_options)
-        self.fs, self.base = _filesystem(url, storage)
+        url, storage = location(url, connection, self.options.storage_options)
+        self.fs, self.base = filesystem(url, storage)
         self.base = self.base.rstrip("/")
         self._at: float | None = None  # committed: the watermark
         self._seen: dict[str, float] = {}  # names committed within the lookback, and when
@@ -251,7 +251,7 @@ class FilesSource(Source):
 
     def _rows(self, found: _File, start: int) -> Rows:
         """The file's rows from row `start`, each as JSON bytes, with whether it is the last."""
-        fmt = _format(found.path, self.settings.format)
+        fmt = file_format(found.path, self.settings.format)
         try:
             yield from rows(self.fs, found.path, fmt, start)
         except (OSError, ValueError) as error:  # Arrow's parse errors are ValueErrors
