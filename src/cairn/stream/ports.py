@@ -112,8 +112,7 @@ def make_source(settings: SourceSettings, connection: Connection | None,
             "wrong-connection", f"the {settings.kind} source names connection "
             f"{connection.name!r}, which is a {connection.kind} connection",
             hint=f"name a connection of kind {settings.kind} in io_config.yaml"))
-    module = importlib.import_module(f"cairn.stream.{_SOURCES[settings.kind]}")
-    source: Source = module.SOURCE(settings, connection, scope)
+    source: Source = _module(_SOURCES[settings.kind]).SOURCE(settings, connection, scope)
     return source
 
 
@@ -132,9 +131,21 @@ def make_sink(settings: SinkSettings, connection: Connection | None,
         if connection is not None and connection.kind != "files":
             raise _sink_error(settings, connection, "a url needs a files connection, or none")
         name = _SINKS["files"]
-    module = importlib.import_module(f"cairn.stream.{name}")
-    sink: Sink = module.SINK(settings, connection, scope)
+    sink: Sink = _module(name).SINK(settings, connection, scope)
     return sink
+
+
+def _module(name: str) -> Any:
+    """A kind's module; a client library that is missing is named with what installs it."""
+    try:
+        return importlib.import_module(f"cairn.stream.{name}")
+    except ModuleNotFoundError as error:
+        if (error.name or "cairn").startswith("cairn"):
+            raise
+        raise CairnError(Problem(
+            "missing-package", f"streams of kind {name} need the Python package "
+            f"{error.name!r}, which is not installed",
+            hint="pip install 'cairn[stream]' installs every broker's client")) from None
 
 
 def _sink_error(settings: SinkSettings, connection: Connection | None,
