@@ -3,7 +3,7 @@ and PostgreSQL loading.
 
 Usage: python bench/run.py [--repeat N]
                            [--only w1|w2|w3|plan|help|pushdown|load|r|notebook|scheduler|
-                                   fan_out|incremental]
+                                   fan_out|incremental|streaming]
                            [--keep]
                            [--postgres URL]
 Prints figures and a table; never judges timings by failing.
@@ -23,15 +23,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pg_admin
 import projects
 import r_exchange
 import scheduler
+import streaming
 from measure import MIB, BenchError, Series, run_once, run_series
 
 WORKLOADS = ("w1", "w2", "w3", "plan", "help", "pushdown", "load", "r", "notebook",
-             "scheduler", "fan_out", "incremental")
+             "scheduler", "fan_out", "incremental", "streaming")
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 LOAD_TARGET = 5.0  # Cairn's bulk load at least this many times faster than to_sql
 # Whole-process figures from other tools on this kind of machine (median).
@@ -484,6 +486,66 @@ def bench_watermark(work: Path, repeat: int, rows: int) -> list[Row]:
     ]
 
 
+# -- streaming -------------------------------------------------------------------------------
+def bench_streaming(work: Path, url: str, events: int, rate: float) -> list[Row]:
+    """Events per second from each broker through one Python block into PostgreSQL, and
+    their latency, beside the broker's raw consume rate in the same run."""
+    version = server_version(url)
+    if version is None:
+        return skipped("streaming", url)
+    script = Path(__file__).with_name("streaming.py")
+    window = streaming.LATENCY_SECONDS
+    rows: list[Row] = []
+    for broker in streaming.BROKER_KINDS:
+        with fresh_schema(url) as schema:
+            print(f"  {broker}: {events:,} events, then {rate:,.0f}/s for {window:g} s; "
+                  f"PostgreSQL {version}, schema {schema}", flush=True)
+            found = json.loads(run_once([
+                sys.executable, str(script), broker, url, schema,
+                str(work / f"streaming_{broker}"), str(events), f"{rate:g}", f"{window:g}",
+            ]).stdout)
+        if "skipped" in found:
+            print(f"  {found['skipped']}", flush=True)
+            rows.append(Row(f"streaming ({broker}): skipped", found["skipped"]))
+            continue
+        print(f"  raw {found['raw_rate']:,.0f}/s, cairn {found['process_rate']:,.0f}/s "
+              f"(wall {seconds(found['wall_s'])}, with no events "
+              f"{seconds(found['empty_wall_s'])})", flush=True)
+        rows += streaming_rows(broker, found, rate)
+    return rows
+
+
+def streaming_rows(broker: str, found: dict[str, Any], rate: float) -> list[Row]:
+    events, late, steps = found["events"], found["latency"], found["steps"]
+    raw = ("XREADGROUP COUNT 1000 + XACK" if broker == "redis"
+           else "pull consumer, fetch 1000 + ack")
+    name = f"streaming ({broker})"
+    return [
+        Row(f"{name}: raw consume, plain client loop ({raw})",
+            f"{found['raw_rate']:,.0f} events/s"),
+        Row(f"{name}: cairn stream, source -> 1 Python block -> PostgreSQL, {events:,} events",
+            f"{found['process_rate']:,.0f} events/s"),
+        Row("  ratio cairn / raw", f"{found['process_rate'] / found['raw_rate']:.2f}x"),
+        Row("  first row -> last row written (inserted_at)",
+            f"{found['span_rate']:,.0f} events/s"),
+        Row(f"  process wall with {events:,} events / with none (start, 1 s idle, stop)",
+            f"{seconds(found['wall_s'])} / {seconds(found['empty_wall_s'])}"),
+        Row("  batches (mean size)",
+            f"{found['batches']:,} ({events / found['batches']:,.0f})"),
+        Row("  peak RSS of the stream process", mib(found["peak_rss_bytes"])),
+        Row(f"{name}: latency at {rate:,.0f} events/s, publish -> row written, p50 / p99",
+            f"{late['p50_ms']:.0f} / {late['p99_ms']:.0f} ms"),
+        Row("  as the stream records it (broker time -> acknowledged), p50 / p99",
+            f"{late['stream_p50_ms']:.0f} / {late['stream_p99_ms']:.0f} ms"),
+        Row("  events published, max latency",
+            f"{late['published']:,}, {late['max_ms']:.0f} ms"),
+        Row(f"  in-process run, each step timed ({steps['events']:,} events, after a warm-up)",
+            f"{steps['rate']:,.0f} events/s"),
+        *[Row(f"  share of its loop: {label}", f"{share:.0%}")
+          for label, share in steps["parts"]],
+    ]
+
+
 def machine() -> str:
     """What the figures were measured on."""
     import os
@@ -525,6 +587,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="rows of the table sent to R and back")
     parser.add_argument("--incremental-rows", type=int, default=projects.INCREMENTAL_ROWS,
                         help="rows of the table the incremental workload diffs")
+    parser.add_argument("--stream-events", type=int, default=streaming.EVENTS,
+                        help="events each broker's stream drains (and the raw loop consumes)")
+    parser.add_argument("--stream-rate", type=float, default=streaming.LATENCY_RATE,
+                        help="events per second published during the latency phase")
     parser.add_argument("--keep", action="store_true",
                         help="keep the generated projects (PostgreSQL schemas are dropped)")
     return parser.parse_args(argv)
@@ -548,6 +614,8 @@ def main(argv: list[str] | None = None) -> int:
         "scheduler": lambda: bench_scheduler(work, args.repeat),
         "fan_out": lambda: bench_fan_out(work, args.repeat),
         "incremental": lambda: bench_incremental(work, args.repeat, args.incremental_rows),
+        "streaming": lambda: bench_streaming(work, args.postgres, args.stream_events,
+                                             args.stream_rate),
     }
     print(f"cairn benchmarks: {args.repeat} repeats after 1 warm-up, projects in {work}")
     print(machine())
