@@ -35,6 +35,19 @@ def decode(value: bytes) -> Any:
             return value
 
 
+def decode_all(values: Sequence[bytes]) -> list[Any]:
+    """Each value as `decode` gives it; in one JSON parse of the whole batch when every
+    value is JSON (several times faster than one parse per message). The count check
+    catches what a joined parse could read differently, such as a value `1,2`."""
+    try:
+        decoded = json.loads(b"[" + b",".join(values) + b"]")
+    except ValueError:
+        decoded = None
+    if isinstance(decoded, list) and len(decoded) == len(values):
+        return decoded
+    return [decode(value) for value in values]
+
+
 def encode(record: Any) -> bytes:
     """How sinks put a row on a broker: JSON (dates and other values as their text)."""
     if isinstance(record, bytes):
@@ -49,7 +62,7 @@ def as_record(value: Any) -> dict[str, Any]:
 
 def batch_value(messages: Sequence[Message], format: Literal["records", "dataframe"]) -> Any:
     """What transformer blocks receive: the decoded messages, or a DataFrame of them."""
-    values = [decode(message.value) for message in messages]
+    values = decode_all([message.value for message in messages])
     if format == "records":
         return values
     import pandas as pd

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from cairn.errors import CairnError, Problem
+from cairn.io.connection import Connection
+from cairn.project.streaming import SourceSettings
 from cairn.stream.message import Message, Rows, encode
-from cairn.stream.ports import Sink, Source
+from cairn.stream.ports import Sink, Source, StreamScope
 
 
 def _client(url: str, options: dict[str, Any] | None) -> Any:
@@ -26,13 +28,11 @@ def _client(url: str, options: dict[str, Any] | None) -> Any:
 class RedisSource(Source):
     """XREADGROUP from `settings.topic` (the stream key), XACK on commit."""
 
-    @property
-    def stream(self) -> str:
-        return str(self.settings.topic)
-
-    @property
-    def field(self) -> bytes:
-        return str(self.settings.options.get("field", "value")).encode()
+    def __init__(self, settings: SourceSettings, connection: Connection | None,
+                 scope: StreamScope) -> None:
+        super().__init__(settings, connection, scope)
+        self.stream = str(settings.topic)
+        self.field = str(settings.options.get("field", "value")).encode()
 
     def _connect(self) -> Any:
         assert self.connection is not None
