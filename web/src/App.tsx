@@ -2,6 +2,7 @@ import { lazy, Suspense, useEffect, useState } from "react";
 import { OverviewPage } from "./pages/OverviewPage";
 import { PipelineStatsPage } from "./pages/PipelineStatsPage";
 import { RunsPage } from "./pages/RunsPage";
+import { StreamsPage } from "./pages/StreamsPage";
 
 // CodeMirror and React Flow load with the notebook only, not with the overview.
 const NotebookPage = lazy(() => import("./pages/NotebookPage").then((m) => ({ default: m.NotebookPage })));
@@ -10,10 +11,11 @@ export type Route =
   | { page: "overview"; days: number }
   | { page: "notebook"; pipeline: string }
   | { page: "stats"; pipeline: string; days: number }
-  | { page: "runs"; runId: string | null; pipeline: string | null };
+  | { page: "runs"; runId: string | null; pipeline: string | null }
+  | { page: "streams" };
 
 /**
- * `#/`, `#/p/NAME`, `#/stats/NAME`, `#/runs`, `#/runs/ID`, with an optional `?pipeline=` on
+ * `#/`, `#/p/NAME`, `#/stats/NAME`, `#/runs`, `#/runs/ID`, `#/streams`, with an optional `?pipeline=` on
  * runs and `?days=` (the window) on the dashboards.
  */
 export function parseHash(hash: string): Route {
@@ -28,6 +30,7 @@ export function parseHash(hash: string): Route {
   if (parts[0] === "p" && parts[1]) return { page: "notebook", pipeline: parts[1] };
   if (parts[0] === "stats" && parts[1]) return { page: "stats", pipeline: parts[1], days: days(30) };
   if (parts[0] === "runs") return { page: "runs", runId: parts[1] ?? null, pipeline: params.get("pipeline") };
+  if (parts[0] === "streams") return { page: "streams" };
   return { page: "overview", days: days(7) };
 }
 
@@ -65,6 +68,9 @@ export function App() {
         <a href="#/runs" className={route.page === "runs" ? "active" : undefined} data-testid="nav-runs">
           Runs
         </a>
+        <a href="#/streams" className={route.page === "streams" ? "active" : undefined} data-testid="nav-streams">
+          Streams
+        </a>
       </nav>
       {route.page === "overview" && <OverviewPage days={route.days} />}
       {route.page === "stats" && <PipelineStatsPage key={route.pipeline} pipeline={route.pipeline} days={route.days} />}
@@ -74,6 +80,7 @@ export function App() {
         </Suspense>
       )}
       {route.page === "runs" && <RunsPage runId={route.runId} pipeline={route.pipeline} />}
+      {route.page === "streams" && <StreamsPage />}
     </>
   );
 }

@@ -12,6 +12,7 @@ import type {
   ProjectInfo,
   Run,
   RunDetail,
+  StreamState,
   Timeline,
   Trend,
   Trigger,
@@ -163,6 +164,10 @@ export const api = {
   triggers: (p: string) => request<Trigger[]>("GET", `/api/pipelines/${e(p)}/triggers`),
   setTriggerPaused: (p: string, t: string, paused: boolean) =>
     request<{ name: string; paused: boolean }>("PUT", `/api/pipelines/${e(p)}/triggers/${e(t)}`, { paused }),
+
+  streams: () => request<StreamState[]>("GET", "/api/streams"),
+  startStream: (p: string) => request<StreamState>("POST", `/api/streams/${e(p)}/start`),
+  stopStream: (p: string) => request<StreamState>("POST", `/api/streams/${e(p)}/stop`),
 };
 
 export function notebookSocketUrl(p: string): string {

@@ -225,3 +225,38 @@ export interface LogSearch {
   lines: LogMatch[];
   truncated: boolean;
 }
+
+// -- managed streams ---------------------------------------------------------------------------
+
+/**
+ * A streaming pipeline's process as `GET /api/streams` shows it. `status` is the process's
+ * (starting, running, restarting, failed, stopped), or `stale` when it runs but has not
+ * reported for 10 s, or `stopping` when asked to stop and still running.
+ */
+export interface StreamState {
+  pipeline: string;
+  /** e.g. "redis orders". */
+  source: string;
+  desired: "running" | "stopped";
+  status: string;
+  /** pipeline.yaml cannot be read. */
+  problem: string | null;
+  run_id: string | null;
+  pid: number | null;
+  host: string | null;
+  started_at: string | null;
+  heartbeat_at: string | null;
+  restarts: number;
+  next_start_at: string | null;
+  messages_in: number;
+  messages_out: number;
+  dead_letters: number;
+  batches: number;
+  /** Messages per second. */
+  rate: number | null;
+  lag: number | null;
+  latency_p50_ms: number | null;
+  latency_p99_ms: number | null;
+  last_error: string | null;
+  last_error_at: string | null;
+}

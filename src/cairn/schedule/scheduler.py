@@ -7,7 +7,8 @@ Each tick:
    the trigger's catch-up policy bounds how many missed times fire after downtime;
 2. queued runs are claimed one by one with a conditional update (one scheduler wins each)
    and started as `cairn run` processes, within the global and per-pipeline limits;
-3. runs whose process ended without finishing, or whose heartbeat stopped, are failed.
+3. runs whose process ended without finishing, or whose heartbeat stopped, are failed;
+4. streaming pipelines' processes are started, restarted or stopped (`cairn.stream.supervisor`).
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ class Scheduler:
 
     def __post_init__(self) -> None:
         from cairn.monitor.watch import watch_scheduler
+        from cairn.stream.supervisor import Supervisor
 
         self.metadata = open_metadata(self.project)
+        self.streams = Supervisor(self.project, self.metadata)
         # SLA misses and failures it sees, and alerts left to deliver: in its own thread.
         self.alerts = watch_scheduler(self.project)
 
@@ -86,6 +89,7 @@ class Scheduler:
     # -- one tick --------------------------------------------------------------------------
     def tick(self) -> None:
         pipelines = self.pipelines()
+        self.streams.tick(pipelines)
         self._collect_finished()
         self._fail_silent()
         # Runs going per pipeline, read once a tick (queued runs do not count).
@@ -222,14 +226,18 @@ class Scheduler:
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        """Tick until `stop` is set; runs already started go on to their end."""
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                self.tick()
-            except Exception as error:  # a database hiccup must not end the scheduler
-                log.warning("tick failed: %s: %s", type(error).__name__, error)
-            stop.wait(max(0.0, self.tick_seconds - (time.monotonic() - started)))
+        """Tick until `stop` is set; runs already started go on to their end, streams stop
+        (they start again with the next scheduler)."""
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    self.tick()
+                except Exception as error:  # a database hiccup must not end the scheduler
+                    log.warning("tick failed: %s: %s", type(error).__name__, error)
+                stop.wait(max(0.0, self.tick_seconds - (time.monotonic() - started)))
+        finally:
+            self.streams.shutdown()
         if self.alerts is not None:
             self.alerts.close(HEARTBEAT_SECONDS)
         self.metadata.close()

@@ -18,14 +18,14 @@ from cairn.io.secrets import redact
 from cairn.monitor.prometheus import MetricsExporter
 from cairn.notebook.session import Notebooks
 from cairn.project.config import Project
-from cairn.server import history, notebooks, projects
+from cairn.server import history, notebooks, projects, streams
 from cairn.server.auth import require_token
 from cairn.server.stats import router as stats_router
 from cairn.server.webhook import router as webhook_router
 
 STATIC = Path(__file__).parent / "static"
 _STATUS_OF = {"unknown-pipeline": 404, "unknown-block": 404, "unknown-run": 404,
-              "no-output": 404, "block-exists": 409, "busy": 409}
+              "no-output": 404, "block-exists": 409, "busy": 409, "not-streaming": 404}
 
 
 def create_app(project: Project, token: str | None = None,
@@ -33,13 +33,17 @@ def create_app(project: Project, token: str | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
+        thread = None
         if scheduler:  # triggers fire while the server runs
             from cairn.schedule.scheduler import Scheduler
 
-            threading.Thread(target=Scheduler(project).run, args=(stop,), daemon=True,
-                             name="cairn-scheduler").start()
+            thread = threading.Thread(target=Scheduler(project).run, args=(stop,), daemon=True,
+                                      name="cairn-scheduler")
+            thread.start()
         yield
         stop.set()
+        if thread is not None:  # it stops the stream processes it started
+            thread.join(timeout=30)
         app.state.metrics.close()
         app.state.notebooks.close()  # pipeline runs go on: they are `cairn run` processes
 
@@ -65,6 +69,7 @@ def create_app(project: Project, token: str | None = None,
     app.include_router(notebooks.router, dependencies=guarded)
     app.include_router(history.router, dependencies=guarded)
     app.include_router(stats_router, dependencies=guarded)
+    app.include_router(streams.router, dependencies=guarded)
     app.include_router(notebooks.events)
     app.include_router(history.triggers)
     app.include_router(webhook_router)  # guarded by each webhook source's own token
