@@ -133,3 +133,18 @@ def test_a_sql_block_transforms_each_batch(
     assert stream.wait() == 0, stream.output()
     assert ids(pg_schema) == list(range(2, 101, 2))
     assert query(pg_schema, "SELECT sum(amount) FROM doubled")[0][0] == 2 * sum(range(2, 101, 2))
+
+
+def test_a_sink_writing_an_output_no_block_defines_is_refused(
+        project: ProjectFolder, pg_schema: str, redis_stream: tuple[object, str]) -> None:
+    client, key = redis_stream
+    undecorated = "def doubled(messages):\n    return messages\n"
+    stream_project(project, pg_schema, f"kind: redis\nurl: {URL}",
+                   f"kind: redis\nconnection: broker\ntopic: {key}",
+                   blocks={"doubled.py": undecorated})
+    _publish(client, key, range(1, 11))
+    stream = StreamProcess(project.root, "events", "--stop-when-idle", "1")
+    assert stream.wait() == 2
+    assert "writes 'doubled', which no block of events defines" in stream.output()
+    assert "needs `@block`" in stream.output()
+    assert not client.xinfo_groups(key)  # refused before it joined the group

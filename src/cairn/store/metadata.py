@@ -270,13 +270,18 @@ class MetadataStore:
         """Runs left `running` by a process on this host that no longer exists."""
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(runs.c.id, runs.c.pid).where(runs.c.status == "running",
-                                                    runs.c.host == socket.gethostname())
+                select(runs.c.id, runs.c.pid, runs.c.trigger).where(
+                    runs.c.status == "running", runs.c.host == socket.gethostname())
             ).all()
-        for run_id, pid in rows:
+        for run_id, pid, trigger in rows:
             if pid is not None and not _process_alive(pid):
-                self.interrupt_run(run_id, "the run's process ended unexpectedly; "
-                                   "resume it with --resume")
+                if trigger == "stream":  # nothing to resume: a new process replays its batch
+                    self.interrupt_run(run_id, "the stream's process ended without stopping "
+                                       "(killed?); its unacknowledged batch comes again",
+                                       status="failed")
+                else:
+                    self.interrupt_run(run_id, "the run's process ended unexpectedly; "
+                                       "resume it with --resume")
 
     # -- scheduling ----------------------------------------------------------------------
     def create_scheduled_run(self, run_id: RunId, pipeline: str, trigger: str, key: str,

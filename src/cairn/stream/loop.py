@@ -63,7 +63,7 @@ class StreamLoop:
     def __init__(self, source: Source, transformer: Transformer, sinks: Sequence[SinkTarget],
                  dead_letter: Sink, batch: BatchSettings,
                  committed: Callable[[Source], None],
-                 report: Callable[[StreamStats], None]) -> None:
+                 report: Callable[[StreamStats], None], stop: threading.Event) -> None:
         self.source = source
         self.transformer = transformer
         self.sinks = sinks
@@ -72,7 +72,7 @@ class StreamLoop:
         self.committed = committed  # records the source's position once it moved
         self.report = report
         self.stats = StreamStats()
-        self.stop = threading.Event()
+        self.stop = stop
 
     def run(self, stop_when_idle: float | None = None) -> None:
         last_message = last_report = time.monotonic()

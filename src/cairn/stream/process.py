@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -67,48 +68,50 @@ def run_stream(project: Project, name: str, stop_when_idle: float | None = None,
     transformer.capture = record.capture
     opened: list[Source | Sink] = []
     loop: StreamLoop | None = None
-    try:
-        source = make_source(settings.source, _connection(connections, settings.source
-                                                          .connection, "source"), scope)
-        if getattr(source, "holds_position", False):
-            source.restore(record.checkpoints())
-        targets = [SinkTarget(_sink(sink, connections, project, scope, opened),
-                              sink.from_ or transformer.main_output())
-                   for sink in settings.sinks]
-        dead_letter = _sink(settings.dead_letter or SinkSettings(
-            url=str(scope.state_dir / "dead_letter"), format="jsonl"),
-            connections, project, scope, opened)
-        source.open()
-        opened.append(source)
-        loop = StreamLoop(source, transformer, targets, dead_letter, settings.batch,
-                          record.record_position, record.report)
-        started(run_id)
-        with (_stop_on_signals(loop), routed_output(), contextlib.chdir(project.root),
-              heartbeat(project, run_id)):
-            loop.run(stop_when_idle)
-        record.record_position(source, force=True)
-    except KeyboardInterrupt:  # a second Ctrl-C while closing: still a stop
-        record.finish(_stats(loop), None)
-        raise
-    except Exception as error:
-        message = _error_text(error)
-        record.finish(_stats(loop), message)
-        if isinstance(error, CairnError):
-            raise
-        traceback.print_exc()  # where it broke, for the process's log
-        raise CairnError(Problem(
-            "stream-failed", f"stream {name} stopped: {message}",
-            hint="nothing after the last acknowledged batch is lost: fix the cause and "
-                 "start it again (a managed stream restarts by itself, with backoff)",
-        )) from error
-    else:
-        record.finish(loop.stats, None)
-    finally:
-        for part in reversed(opened):
-            with contextlib.suppress(Exception):  # closing what is left is all we can do
-                part.close()
-        transformer.close()
-        record.close()
+    stop = threading.Event()
+    # Signals only ask to stop, from here until everything is closed: a SIGTERM while
+    # closing must not kill the process before it acknowledged what its sinks hold.
+    with _stop_on_signals(stop):
+        try:
+            source = make_source(settings.source, _connection(
+                connections, settings.source.connection, "source"), scope)
+            if getattr(source, "holds_position", False):
+                source.restore(record.checkpoints())
+            targets = [SinkTarget(_sink(sink, connections, project, scope, opened),
+                                  transformer.checked_output(sink.from_, sink.target))
+                       for sink in settings.sinks]
+            dead_letter = _sink(settings.dead_letter or SinkSettings(
+                url=str(scope.state_dir / "dead_letter"), format="jsonl"),
+                connections, project, scope, opened)
+            source.open()
+            opened.append(source)
+            loop = StreamLoop(source, transformer, targets, dead_letter, settings.batch,
+                              record.record_position, record.report, stop)
+            record.report(loop.stats)  # connected: running from now on
+            started(run_id)
+            with (routed_output(), contextlib.chdir(project.root),
+                  heartbeat(project, run_id)):
+                loop.run(stop_when_idle)
+            record.record_position(source, force=True)
+        except Exception as error:
+            message = _error_text(error)
+            record.finish(_stats(loop), message)
+            if isinstance(error, CairnError):
+                raise
+            traceback.print_exc()  # where it broke, for the process's log
+            raise CairnError(Problem(
+                "stream-failed", f"stream {name} stopped: {message}",
+                hint="nothing after the last acknowledged batch is lost: fix the cause and "
+                     "start it again (a managed stream restarts by itself, with backoff)",
+            )) from error
+        else:
+            record.finish(loop.stats, None)
+        finally:
+            for part in reversed(opened):
+                with contextlib.suppress(Exception):  # closing what is left is all we can do
+                    part.close()
+            transformer.close()
+            record.close()
     return StreamResult(run_id, loop.stats)
 
 
@@ -145,12 +148,12 @@ def _error_text(error: Exception) -> str:
 
 
 @contextlib.contextmanager
-def _stop_on_signals(loop: StreamLoop) -> Iterator[None]:
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     """SIGTERM and SIGINT finish the current batch, then stop."""
-    def stop(signum: int, frame: Any) -> None:
-        loop.stop.set()
+    def ask(signum: int, frame: Any) -> None:
+        stop.set()
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:

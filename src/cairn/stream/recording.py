@@ -37,7 +37,7 @@ class StreamRecord:
         self.states = StreamStates(self.metadata)
         self.metadata.create_run(run_id, self.name, list(pipeline.blocks),
                                  pipeline.variables, utc_now(), trigger="stream")
-        self.states.report(self.name, status="running", run_id=run_id, pid=os.getpid(),
+        self.states.report(self.name, status="starting", run_id=run_id, pid=os.getpid(),
                            host=socket.gethostname(), started_at=utc_now(),
                            heartbeat_at=utc_now(), **_counters(StreamStats()), rate=None,
                            lag=None, latency_p50_ms=None, latency_p99_ms=None)

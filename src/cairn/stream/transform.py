@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cairn.blocks.python_run import run_python
+from cairn.blocks.spec import BlockSpec
 from cairn.errors import CairnError, Problem
 from cairn.graph.build import Graph
-from cairn.ids import BlockName, RunId, VariableName
+from cairn.ids import BlockName, RunId
 from cairn.project.pipeline import Pipeline
 from cairn.runtime.context import RunContext
 from cairn.runtime.failure import Failure, describe_failure
@@ -87,16 +88,28 @@ class Transformer:
         self.capture: Callable[[BlockName], AbstractContextManager[None]] = (
             lambda block: nullcontext())
 
-    def main_output(self) -> str:
-        """What sinks write unless they say `from`: the last block's output, or the
-        batch itself when there are no blocks."""
+    def checked_output(self, name: str | None, sink: str) -> str:
+        """The output a sink writes: `name` (its `from`), else the last block's main
+        output, else the batch itself when there are no blocks. Refused unless defined:
+        a sink writing nothing would drop every message in silence."""
+        defined = {self.source_name}.union(
+            *(_outputs(spec) for spec in self.pipeline.blocks.values()))
+        chosen = name or self._main_output()
+        if chosen not in defined:
+            raise CairnError(Problem(
+                "unknown-output", f"sink {sink!r} writes {chosen!r}, which no block of "
+                f"{self.pipeline.name} defines",
+                file=str(self.pipeline.folder / "pipeline.yaml"),
+                hint="a function-style block needs `@block` (from cairn import block); or "
+                     f"name the output with `from:` (defined: {', '.join(sorted(defined))})"))
+        return chosen
+
+    def _main_output(self) -> str:
         if not self.order:
             return self.source_name
         spec = self.pipeline.blocks[self.order[-1]]
-        if (spec.style == "function" or VariableName(spec.name) in spec.defines
-                or len(spec.defines) != 1):
-            return str(spec.name)
-        return str(next(iter(spec.defines)))
+        outputs = _outputs(spec)
+        return outputs[0] if len(outputs) == 1 else str(spec.name)
 
     def close(self) -> None:
         if self.batch_sql is not None:
@@ -144,6 +157,10 @@ class Transformer:
             except Exception as error:  # the block's own failure, whatever it raised
                 raise _BlockFailed(block, describe_failure(error, str(spec.file))) from error
         return available
+
+
+def _outputs(spec: BlockSpec) -> list[str]:
+    return [str(name) for name in spec.defines]
 
 
 def _concatenate(values: list[Any]) -> Any:
