@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,14 @@ class CLI:
     """`cli.run(...)` in tests: the `cairn` helper as a fixture."""
 
     run = staticmethod(cairn)
+
+
+def wait_until(condition: Callable[[], bool], what: str = "", timeout: float = 30) -> None:
+    """Poll `condition` until it holds; fail saying what did not happen in time."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what or condition}"
+        time.sleep(0.05)
 
 
 def free_port() -> int:

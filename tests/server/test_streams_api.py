@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ProjectFolder, Server
+from support import ProjectFolder, Server, wait_until
 
 URL = "redis://127.0.0.1:6379/0"
 DOUBLE = """
@@ -62,30 +60,12 @@ def stream_pids(root: Path) -> list[int]:
     return found
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 @pytest.fixture
-def redis_key() -> Iterator[tuple[Any, str]]:
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
-    key = f"cairn-test-{secrets.token_hex(4)}"
-    yield client, key
-    client.delete(key)
-    client.close()
-
-
-@pytest.fixture
-def served(project: ProjectFolder, redis_key: tuple[Any, str]) -> Iterator[tuple[Server, Any, str]]:
-    client, key = redis_key
+def served(project: ProjectFolder,
+           redis_stream: tuple[Any, str]) -> Iterator[tuple[Server, Any, str]]:
+    client, key = redis_stream
     streaming_project(project, key)
     server = Server(project.root)
     try:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +93,31 @@ def ids(schema: str, table: str = "doubled") -> list[int]:
     return [row[0] for row in query(schema, f"SELECT id FROM {table} ORDER BY id")]
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 30, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what or condition}"
-        time.sleep(0.05)
+def crash_holding_a_batch(kind: str, url: str, topic: str, group: str | None = None) -> None:
+    """A consumer in a child process commits a batch of 10, fetches the next 10 and is
+    killed holding them, as in a crash: they must come to the next consumer first."""
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from cairn.io.connection import Connection
+        from cairn.project.streaming import SourceSettings
+        from cairn.stream.ports import StreamScope, make_source
+
+        connection = Connection("broker", {kind!r}, {{"url": {url!r}}})
+        settings = SourceSettings(kind={kind!r}, connection="broker", topic={topic!r},
+                                  group={group!r})
+        source = make_source(settings, connection, StreamScope("e", Path("."), Path(".")))
+        source.open()
+        source.commit(source.fetch(10, 5.0))
+        print(len(source.fetch(10, 5.0)), flush=True)
+        time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    with holder:
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "10"
+        finally:
+            holder.kill()
 
 
 def event(number: int, **extra: Any) -> bytes:

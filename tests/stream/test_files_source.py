@@ -16,8 +16,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from harness import StreamProcess, count, event, ids, stream_project, wait_until
-from support import ProjectFolder
+from harness import StreamProcess, count, event, ids, stream_project
+from support import ProjectFolder, wait_until
 
 sys.path.append(str(Path(__file__).parents[1] / "io"))  # the io tests' local S3 server
 import s3_server

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import tansu
-from harness import StreamProcess, count, event, ids, query, stream_project, wait_until
-from support import ProjectFolder
+from harness import StreamProcess, count, event, ids, query, stream_project
+from support import ProjectFolder, wait_until
 from tansu import CLIENT_OPTIONS, Kafka
 
 pytest.importorskip("confluent_kafka")

@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import secrets
 import socket
-import subprocess
-import sys
-import textwrap
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import StreamProcess, count, event, ids, query, stream_project, wait_until
-from support import ProjectFolder
+from harness import StreamProcess, count, crash_holding_a_batch, event, ids, query, stream_project
+from support import ProjectFolder, wait_until
 
 from cairn.errors import CairnError
 from cairn.io.connection import Connection
@@ -149,28 +146,7 @@ def test_a_batch_closed_without_commit_comes_back_first(names: Names) -> None:
 def test_a_killed_consumer_s_batch_is_delivered_again(names: Names) -> None:
     _subscribe(names)
     _publish(names.topic, range(30))
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import time
-        from pathlib import Path
-        from cairn.io.connection import Connection
-        from cairn.project.streaming import SourceSettings
-        from cairn.stream.ports import StreamScope, make_source
-
-        connection = Connection("broker", "mqtt", {{"url": {URL!r}}})
-        settings = SourceSettings(kind="mqtt", connection="broker", topic={names.topic!r},
-                                  group={names.group!r})
-        source = make_source(settings, connection, StreamScope("e", Path("."), Path(".")))
-        source.open()
-        source.commit(source.fetch(10, 5.0))
-        print(len(source.fetch(10, 5.0)), flush=True)
-        time.sleep(60)
-        """)], stdout=subprocess.PIPE, text=True)
-    with holder:
-        try:
-            assert holder.stdout is not None
-            assert holder.stdout.readline().strip() == "10"
-        finally:
-            holder.kill()
+    crash_holding_a_batch("mqtt", URL, names.topic, names.group)
 
     source = _source(names)
     assert _consume_all(source) == list(range(10, 30))  # the killed batch first, in order

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import StreamProcess, count, event, ids, query, stream_project, wait_until
-from support import ProjectFolder
+from harness import StreamProcess, count, event, ids, query, stream_project
+from support import ProjectFolder, wait_until
 
 pytest.importorskip("nats")
 

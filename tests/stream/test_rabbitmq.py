@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import secrets
 import socket
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import StreamProcess, count, event, ids, query, stream_project, wait_until
-from support import ProjectFolder
+from harness import StreamProcess, count, crash_holding_a_batch, event, ids, query, stream_project
+from support import ProjectFolder, wait_until
 
 from cairn.errors import CairnError
 from cairn.io.connection import Connection
@@ -121,27 +118,7 @@ def test_a_batch_closed_without_commit_comes_back_first(channel: Any, queue: str
 
 def test_a_killed_consumer_s_batch_is_delivered_again(channel: Any, queue: str) -> None:
     _publish(channel, queue, range(30))
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import sys, time
-        from pathlib import Path
-        from cairn.io.connection import Connection
-        from cairn.project.streaming import SourceSettings
-        from cairn.stream.ports import StreamScope, make_source
-
-        connection = Connection("broker", "rabbitmq", {{"url": {URL!r}}})
-        settings = SourceSettings(kind="rabbitmq", connection="broker", topic={queue!r})
-        source = make_source(settings, connection, StreamScope("e", Path("."), Path(".")))
-        source.open()
-        source.commit(source.fetch(10, 5.0))
-        print(len(source.fetch(10, 5.0)), flush=True)
-        time.sleep(60)
-        """)], stdout=subprocess.PIPE, text=True)
-    with holder:
-        try:
-            assert holder.stdout is not None
-            assert holder.stdout.readline().strip() == "10"
-        finally:
-            holder.kill()
+    crash_holding_a_batch("rabbitmq", URL, queue)
 
     source = _source(queue)
     assert _consume_all(source) == list(range(10, 30))  # the killed batch first, in order

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
-
-import pytest
-from harness import StreamProcess, count, event, ids, query, stream_project, wait_until
-from support import CLI, ProjectFolder, free_port
+from harness import StreamProcess, count, event, ids, query, stream_project
+from support import CLI, ProjectFolder, free_port, wait_until
 
 from cairn.store.metadata import MetadataStore
 from cairn.store.stream_state import StreamStates
@@ -15,18 +11,6 @@ from cairn.store.stream_state import StreamStates
 URL = "redis://127.0.0.1:6379/0"
 
 
-@pytest.fixture
-def redis_stream() -> Iterator[tuple[object, str]]:
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
-    key = f"cairn-test-{secrets.token_hex(4)}"
-    yield client, key
-    client.delete(key)
-    client.close()
 
 
 def _project(project: ProjectFolder, schema: str, key: str, mode: str = "append") -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import count, event, ids, stream_project, wait_until
-from support import CLI, ProjectFolder
+from harness import count, event, ids, stream_project
+from support import CLI, ProjectFolder, wait_until
 
 from cairn.project.streaming import RestartSettings
 from cairn.service import open_metadata
@@ -63,18 +63,6 @@ def test_shown_status(project: ProjectFolder, status: str, silent_for: float, de
     assert view(project).status == shown
 
 
-@pytest.fixture
-def redis_key() -> Iterator[tuple[Any, str]]:
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
-    key = f"cairn-test-{secrets.token_hex(4)}"
-    yield client, key
-    client.delete(key)
-    client.close()
 
 
 class SchedulerProcess:
@@ -134,9 +122,9 @@ def publish(client: Any, key: str, numbers: range) -> None:
 
 
 def test_started_restarted_after_a_kill_stopped_and_started_again(
-        project: ProjectFolder, pg_schema: str, redis_key: tuple[Any, str], cli: type[CLI],
+        project: ProjectFolder, pg_schema: str, redis_stream: tuple[Any, str], cli: type[CLI],
         schedulers: list[SchedulerProcess]) -> None:
-    client, key = redis_key
+    client, key = redis_stream
     stream_project(project, pg_schema, f"kind: redis\nurl: {URL}",
                    f"kind: redis\nconnection: broker\ntopic: {key}", "upsert")
     publish(client, key, range(1, 101))
@@ -194,9 +182,9 @@ def test_started_restarted_after_a_kill_stopped_and_started_again(
 
 
 def test_a_new_scheduler_adopts_the_running_process(
-        project: ProjectFolder, pg_schema: str, redis_key: tuple[Any, str],
+        project: ProjectFolder, pg_schema: str, redis_stream: tuple[Any, str],
         schedulers: list[SchedulerProcess]) -> None:
-    client, key = redis_key
+    client, key = redis_stream
     stream_project(project, pg_schema, f"kind: redis\nurl: {URL}",
                    f"kind: redis\nconnection: broker\ntopic: {key}", "upsert")
     schedulers.append(first := SchedulerProcess(project.root))

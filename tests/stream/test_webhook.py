@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from harness import StreamProcess, count, event, ids, query, stream_project, wait_until
-from support import ProjectFolder, cairn, free_port
+from harness import StreamProcess, count, event, ids, query, stream_project
+from support import ProjectFolder, cairn, free_port, wait_until
 
 from cairn.errors import CairnError
 from cairn.project.streaming import SourceSettings
