@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness import StreamProcess, count, event, ids, query, stream_project
+from harness import DOUBLE, StreamProcess, count, event, ids, query, stream_project
 from support import CLI, ProjectFolder, free_port, wait_until
 
 from cairn.store.metadata import MetadataStore
@@ -132,3 +132,23 @@ def test_a_sink_writing_an_output_no_block_defines_is_refused(
     assert "writes 'doubled', which no block of events defines" in stream.output()
     assert "needs `@block`" in stream.output()
     assert not client.xinfo_groups(key)  # refused before it joined the group
+
+
+def test_a_slow_block_slows_consumption_instead_of_piling_messages_up(
+        project: ProjectFolder, pg_schema: str, redis_stream: tuple[object, str]) -> None:
+    client, key = redis_stream
+    slow = DOUBLE.replace("    rows = []\n", "    import time\n    time.sleep(0.2)\n"
+                                               "    rows = []\n")
+    stream_project(project, pg_schema, f"kind: redis\nurl: {URL}",
+                   f"kind: redis\nconnection: broker\ntopic: {key}",
+                   blocks={"doubled.py": slow}, batch="max_messages: 20\n  max_wait: 0.1")
+    _publish(client, key, range(1, 401))
+    stream = StreamProcess(project.root)
+    held = []
+    while count(pg_schema) < 400:
+        groups = client.xinfo_groups(key)  # type: ignore[attr-defined]
+        held += [g["pending"] for g in groups]
+        assert stream.running(), stream.output()
+    assert stream.stop() == 0
+    assert held and max(held) <= 20  # delivered but not acknowledged: one batch at most
+    assert ids(pg_schema) == list(range(1, 401))
