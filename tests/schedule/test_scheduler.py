@@ -55,6 +55,16 @@ def wait_until_settled(project: ProjectFolder, seconds: float = 30) -> list[Any]
         time.sleep(0.2)
 
 
+def wait_for_runs(project: ProjectFolder, count: int, status: str | None = None,
+                  seconds: float = 60) -> None:
+    """Until the history has `count` runs (with `status`): a loaded machine starts run
+    processes late, which must not fail a test of what runs."""
+    deadline = time.monotonic() + seconds
+    while len([r for r in history(project) if status in (None, r.status)]) < count:
+        assert time.monotonic() < deadline, [(r.id, r.status) for r in history(project)]
+        time.sleep(0.1)
+
+
 def interval_pipeline(project: ProjectFolder, block: str = "stamp = label\n",
                       extra: str = "") -> None:
     project.pipeline("p", {"stamp.py": block},
@@ -74,10 +84,7 @@ def test_schedules_fire_on_time_with_their_variables(project: ProjectFolder,
     interval_pipeline(project)
     scheduler = start_scheduler(project, tmp_path / "scheduler.log")
     started = time.monotonic()
-    deadline = started + 30  # a loaded machine starts the processes late, not wrong
-    while len([r for r in history(project) if r.status == "success"]) < 3:
-        assert time.monotonic() < deadline, history(project)
-        time.sleep(0.1)
+    wait_for_runs(project, 3, "success")
     elapsed = time.monotonic() - started
     stop(scheduler)
     runs = wait_until_settled(project)
@@ -118,7 +125,7 @@ def test_two_schedulers_run_each_time_once(postgres_project: ProjectFolder,
     interval_pipeline(postgres_project, extra="max_concurrent_runs: 4\n")
     MetadataStore(postgres_project.load().metadata_url).close()  # migrate before the race
     schedulers = [start_scheduler(postgres_project, tmp_path / f"s{i}.log") for i in range(2)]
-    time.sleep(6)
+    wait_for_runs(postgres_project, 4, "success")
     for scheduler in schedulers:
         stop(scheduler)
     runs = wait_until_settled(postgres_project)
@@ -132,12 +139,12 @@ def test_a_killed_scheduler_loses_and_repeats_nothing(project: ProjectFolder,
                                                       tmp_path: Path) -> None:
     interval_pipeline(project)
     scheduler = start_scheduler(project, tmp_path / "s.log")
-    time.sleep(2.5)
+    wait_for_runs(project, 2)
     os.kill(scheduler.pid, signal.SIGKILL)
     scheduler.wait()
     time.sleep(2.5)  # downtime: these times are caught up (catch_up: all)
     scheduler = start_scheduler(project, tmp_path / "s.log")
-    time.sleep(2.5)
+    wait_for_runs(project, 6)
     stop(scheduler)
     runs = wait_until_settled(project)
     assert len(runs) >= 6
@@ -190,7 +197,7 @@ def test_paused_triggers_do_not_fire(project: ProjectFolder, cli: type[CLI],
     time.sleep(2.5)
     assert history(project) == []
     cli.run("triggers", "p", "--resume", "tick", cwd=project.root, check=True)
-    time.sleep(2.5)
+    wait_for_runs(project, 1)
     stop(scheduler)
     assert len(wait_until_settled(project)) >= 1
 
