@@ -9,6 +9,7 @@ import json
 import secrets
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,14 @@ pytest.importorskip("nats")
 
 import nats
 import nats.js.errors
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from cairn.errors import CairnError
 from cairn.io.connection import Connection
 from cairn.project.streaming import SinkSettings, SourceSettings
 from cairn.stream.message import Rows
 from cairn.stream.nats import NatsSink, NatsSource
+from cairn.stream.nats_pull import parse_reply
 from cairn.stream.ports import StreamScope
 
 URL = "nats://127.0.0.1:4222"
@@ -181,6 +184,107 @@ def test_messages_of_a_crashed_consumer_come_back_after_ack_wait(
     source.commit(messages)
     source.close()
     assert subject.consumer("cairn-events").num_ack_pending == 0
+
+
+def _late_arrivals(subject: Subject, tmp_path: Path, total: int) -> tuple[NatsSource, list[Any]]:
+    """A source whose first fetch gave up (after 2 ms) while the server was still sending
+    the batch it asked for: the fetch's messages, and all `total` delivered to the source."""
+    padding = "x" * 1000  # the client reads these for longer than the fetch waits
+    subject.publish([event(n, padding=padding) for n in range(1, total + 1)])
+    source = _source(subject, tmp_path, ack_wait=60)
+    first = source.fetch(total, 0.002)
+    wait_until(lambda: subject.consumer("cairn-events").num_ack_pending == total,
+               what=f"all {total} delivered")
+    assert len(first) < total, "the fetch took everything: nothing arrived after it"
+    return source, first
+
+
+def test_what_arrives_after_a_fetch_gave_up_comes_with_the_next_fetch(
+        subject: Subject, tmp_path: Path) -> None:
+    source, first = _late_arrivals(subject, tmp_path, 2000)
+    rest = source.fetch(2000 - len(first), 1.0)
+    assert _values(first + rest) == list(range(1, 2001))  # in order, none twice
+    # Nothing more was asked of the server while the late ones were waiting.
+    assert subject.consumer("cairn-events").num_ack_pending == 2000
+    source.commit(first + rest)
+    source.close()
+    info = subject.consumer("cairn-events")
+    assert (info.num_ack_pending, info.num_pending, info.num_waiting) == (0, 0, 0)
+
+
+def test_what_arrives_after_a_fetch_gave_up_goes_back_at_close(
+        subject: Subject, tmp_path: Path) -> None:
+    source, _ = _late_arrivals(subject, tmp_path, 2000)
+    source.close()  # the fetched and the arrived, neither committed, go back at once
+
+    # The next consumer gets all of them now, not after their 60 s ack_wait: a fetch
+    # waiting a second for the first of them would otherwise end the drain empty.
+    again = _source(subject, tmp_path, ack_wait=60)
+    messages = _drain(again, 2000)
+    assert _values(messages) == list(range(1, 2001))
+    again.commit(messages)
+    again.close()
+    assert subject.consumer("cairn-events").num_ack_pending == 0
+
+
+def test_a_request_the_consumer_refuses_is_a_clear_error(subject: Subject,
+                                                        tmp_path: Path) -> None:
+    async def create() -> None:  # a consumer that hands out at most 5 messages a request
+        client = await nats.connect(URL)
+        config = {"durable_name": "cairn-events", "ack_policy": "explicit",
+                  "filter_subject": subject.subject, "max_batch": 5}
+        await client.request(
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{subject.stream}.cairn-events",
+            json.dumps({"stream_name": subject.stream, "config": config}).encode())
+        await client.close()
+
+    asyncio.run(create())
+    subject.publish([event(n) for n in range(1, 11)])
+    source = _source(subject, tmp_path)
+    with pytest.raises(CairnError, match="409 Exceeded MaxRequestBatch of 5"):
+        source.fetch(10, 0.5)
+    assert _values(source.fetch(5, 0.5)) == [1, 2, 3, 4, 5]
+    source.close()
+
+
+def test_a_request_refused_for_a_moment_waits_instead_of_failing(
+        subject: Subject, tmp_path: Path) -> None:
+    async def create(js: Any) -> None:  # a consumer taking one waiting request at a time
+        await js.add_consumer(subject.stream, ConsumerConfig(
+            durable_name="cairn-events", ack_policy=AckPolicy.EXPLICIT,
+            filter_subject=subject.subject, max_waiting=1))
+
+    subject.call(create)
+    first = _source(subject, tmp_path)
+    second = _source(subject, tmp_path)
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(first.fetch, 10, 3.0)
+        wait_until(lambda: subject.consumer("cairn-events").num_waiting == 1,
+                   what="the first source's request")
+        assert second.fetch(10, 0.3) == []  # 409 Exceeded MaxWaiting: no error
+        assert second._pull is not None and second._pull._requests == 1  # nor asked again
+        subject.publish([event(n) for n in range(1, 4)])
+        assert _values(waiting.result()) == [1, 2, 3]
+    first.close()
+    second.close()
+
+
+@pytest.mark.parametrize(("reply", "sequence", "stored"), [
+    ("$JS.ACK.orders.cairn-events.1.57.12.1700000000250000000.3", "57", 1700000000.25),
+    ("$JS.ACK.hub.ACCOUNTHASH.orders.cairn-events.2.57.12.1700000000250000000.3",
+     "57", 1700000000.25),
+    ("$JS.ACK.hub.ACCOUNTHASH.orders.cairn-events.2.57.12.1700000000250000000.3.x7Yz",
+     "57", 1700000000.25),
+])
+def test_a_reply_subject_gives_the_sequence_and_time(reply: str, sequence: str,
+                                                     stored: float) -> None:
+    assert parse_reply(reply) == (sequence, pytest.approx(stored))
+
+
+@pytest.mark.parametrize("reply", ["_INBOX.abc", "$JS.ACK.orders.cairn-events.1.57", ""])
+def test_a_reply_subject_of_another_kind_is_refused(reply: str) -> None:
+    with pytest.raises(ValueError, match="not the reply subject of a JetStream message"):
+        parse_reply(reply)
 
 
 def test_a_fetch_never_brings_more_than_asked(subject: Subject, tmp_path: Path) -> None:

@@ -24,16 +24,15 @@ from typing import Any
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from cairn.errors import CairnError, Problem
 from cairn.stream.message import Message, Rows, encode
 from cairn.stream.nats_client import TIMEOUT, Session, stream_for
+from cairn.stream.nats_pull import KEY_HEADER, Pull
 from cairn.stream.ports import Sink, Source
 
-KEY_HEADER = "Cairn-Key"
 _MAX_ACK_PENDING = 1_000_000
 _SAMPLE_SCAN = 20  # sample reads at most this many messages per one it returns
 
@@ -49,32 +48,24 @@ def _matches(pattern: str, subject: str) -> bool:
     return len(tokens) == len(wanted)
 
 
-def _message(msg: Msg) -> Message:
-    meta = msg.metadata
-    headers = dict(msg.headers or {})
-    key = headers.get(KEY_HEADER)
-    return Message(msg.data, key.encode() if key is not None else None, headers, msg.subject,
-                   str(meta.sequence.stream), meta.timestamp.timestamp(), msg)
-
-
 class NatsSource(Source):
     """Fetches from a durable pull consumer; acknowledges every message at commit."""
 
     _session: Session | None = None
-    _sub: JetStreamContext.PullSubscription | None = None
+    _pull: Pull | None = None
     _acked: int | None = None
 
     def open(self) -> None:
         self.subject = str(self.settings.topic)
-        self._held: dict[int, Msg] = {}  # fetched, not yet acknowledged: by stream sequence
+        self._held: dict[str, str] = {}  # fetched, not yet acknowledged: reply by sequence
         self._session = Session(self.connection, self.scope, "source")
         try:
-            self._session.run(self._open(self._session.js))
+            self._session.run(self._open(self._session.client, self._session.js))
         except BaseException:
             self.close()
             raise
 
-    async def _open(self, js: JetStreamContext) -> None:
+    async def _open(self, client: Client, js: JetStreamContext) -> None:
         options = self.settings.options
         self.stream = await stream_for(js, self.subject, options)
         try:
@@ -90,23 +81,21 @@ class NatsSource(Source):
                 f"reads {info.config.filter_subject or 'every subject'}, not {self.subject}",
                 hint="give the source another `group`"))
         self._acked = info.ack_floor.stream_seq if info.ack_floor else None
-        self._sub = await js.pull_subscribe_bind(self.group, self.stream)
+        self._pull = Pull(client, self.stream, self.group)
+        await self._pull.start()
 
-    def _opened(self) -> tuple[Session, JetStreamContext.PullSubscription]:
-        if self._session is None or self._sub is None:
+    def _opened(self) -> tuple[Session, Pull]:
+        if self._session is None or self._pull is None:
             raise RuntimeError("the NATS source is not open")
-        return self._session, self._sub
+        return self._session, self._pull
 
     def fetch(self, max_messages: int, max_wait: float) -> list[Message]:
-        session, sub = self._opened()
+        session, pull = self._opened()
         try:
-            batch = session.run(sub.fetch(max_messages, max_wait), max_wait)
-        except TimeoutError:  # nothing arrived in time
-            return []
+            messages = session.run(pull.fetch(max_messages, max_wait), max_wait)
         except nats.errors.Error as error:
             raise _failed(f"fetching from consumer {self.group}", error) from None
-        messages = [_message(msg) for msg in batch]
-        self._held.update((int(m.position), m.handle) for m in messages)
+        self._held.update((m.position, m.handle) for m in messages)
         return messages
 
     def commit(self, messages: Sequence[Message]) -> None:
@@ -114,20 +103,21 @@ class NatsSource(Source):
             return
         session, _ = self._opened()
         try:
-            session.run(_ack([m.handle for m in messages]))
+            session.run(_ack(session.client, [m.handle for m in messages]))
         except (TimeoutError, nats.errors.Error) as error:
             raise _failed("acknowledging the batch", error) from None
         for message in messages:
-            self._held.pop(int(message.position), None)
+            self._held.pop(message.position, None)
         self._acked = max(int(m.position) for m in messages)
 
     def position(self) -> dict[str, Any]:
         return {"stream_sequence": self._acked} if self._acked else {}
 
     def lag(self) -> int | None:
-        session, sub = self._opened()
+        session, _ = self._opened()
         try:
-            return session.run(sub.consumer_info()).num_pending
+            info = session.run(session.js.consumer_info(self.stream, self.group))
+            return int(info.num_pending)
         except (TimeoutError, nats.errors.Error):
             return None  # unknown for now; the next fetch says what is wrong
 
@@ -164,20 +154,11 @@ class NatsSource(Source):
 
     def close(self) -> None:
         session, self._session = self._session, None
+        pull, self._pull = self._pull, None
         if session is not None:
-            session.close(self._release(session.client))
-
-    async def _release(self, client: Client) -> None:
-        held, self._held = list(self._held.values()), {}
-        try:
+            held, self._held = list(self._held.values()), {}
             # What this process held goes back at once, rather than after `ack_wait`.
-            for msg in held:
-                await msg.nak()
-            if self._sub is not None:
-                await self._sub.unsubscribe()  # its pull requests end with it
-            await client.flush(timeout=5)
-        except nats.errors.Error:
-            pass  # a lost connection ends the pull requests too; held messages come back
+            session.close(pull.release(held) if pull is not None else None)
 
 
 def _failed(what: str, error: Exception) -> CairnError:
@@ -185,12 +166,12 @@ def _failed(what: str, error: Exception) -> CairnError:
                               f"{error or type(error).__name__}"))
 
 
-async def _ack(msgs: list[Msg]) -> None:
+async def _ack(client: Client, replies: list[str]) -> None:
     # The server handles a consumer's acknowledgements in the order they arrive and answers
-    # a synchronous one after handling it: that answer confirms the whole batch.
-    for msg in msgs[:-1]:
-        await msg.ack()
-    await msgs[-1].ack_sync(timeout=TIMEOUT)
+    # one sent as a request after handling it: that answer confirms the whole batch.
+    for reply in replies[:-1]:
+        await client.publish(reply, b"+ACK")
+    await client.request(replies[-1], b"+ACK", timeout=TIMEOUT)
 
 
 class NatsSink(Sink):
