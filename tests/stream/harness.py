@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from support import ProjectFolder
+from support import ProjectFolder, wait_until
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -91,6 +91,24 @@ def count(schema: str, table: str = "doubled") -> int:
 
 def ids(schema: str, table: str = "doubled") -> list[int]:
     return [row[0] for row in query(schema, f"SELECT id FROM {table} ORDER BY id")]
+
+
+def kill_after_first_rows(root: Path, schema: str, total: int) -> None:
+    """Start the stream and SIGKILL it once its first rows are written, before all `total`."""
+    first = StreamProcess(root)
+    wait_until(lambda: count(schema) > 0, what="the first rows")
+    first.kill()
+    assert count(schema) < total, "killed too late to test anything: make the batches smaller"
+
+
+def assert_poison_set_aside(schema: str) -> None:
+    """Of events 1..40, 21 (the poison) is in the dead letters with its error, the rest in
+    the table."""
+    assert ids(schema) == [n for n in range(1, 41) if n != 21]
+    dead = query(schema, "SELECT block, error, value FROM dead_letters")
+    assert [(block, error) for block, error, _ in dead] == [
+        ("doubled", "ValueError: poison message 21")]
+    assert json.loads(dead[0][2])["poison"] is True
 
 
 def crash_holding_a_batch(kind: str, url: str, topic: str, group: str | None = None) -> None:

@@ -16,8 +16,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from harness import StreamProcess, count, event, ids, stream_project
-from support import ProjectFolder, wait_until
+from harness import StreamProcess, event, ids, kill_after_first_rows, stream_project
+from support import ProjectFolder
 
 sys.path.append(str(Path(__file__).parents[1] / "io"))  # the io tests' local S3 server
 import s3_server
@@ -245,10 +245,7 @@ def test_sigkill_mid_file_and_a_restart_lose_nothing_with_no_duplicates(
                    "options: {settle_seconds: 0, poll_seconds: 0.1}", "upsert")
     for first in range(1, 3001, 500):
         (incoming / f"events-{first:05d}.jsonl").write_bytes(_jsonl(range(first, first + 500)))
-    stream = StreamProcess(project.root)
-    wait_until(lambda: count(pg_schema) > 0, what="the first rows")
-    stream.kill()
-    assert count(pg_schema) < 3000, "killed too late to test anything: make batches smaller"
+    kill_after_first_rows(project.root, pg_schema, 3000)
 
     again = StreamProcess(project.root, "events", "--stop-when-idle", "2")
     assert again.wait() == 0, again.output()

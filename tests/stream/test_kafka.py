@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 import tansu
-from harness import StreamProcess, count, event, ids, query, stream_project
+from harness import (
+    StreamProcess,
+    assert_poison_set_aside,
+    count,
+    event,
+    ids,
+    kill_after_first_rows,
+    query,
+    stream_project,
+)
 from support import ProjectFolder, wait_until
 from tansu import CLIENT_OPTIONS, Kafka
 
@@ -198,11 +207,7 @@ def test_sigkill_mid_flow_loses_nothing_and_upsert_leaves_no_duplicates(
     topic = kafka.topic()
     _project(project, pg_schema, kafka, topic, mode="upsert")
     _publish(kafka, topic, range(1, 2001))
-    first = StreamProcess(project.root)
-    wait_until(lambda: count(pg_schema) > 0, what="the first rows")
-    first.kill()
-    written = count(pg_schema)
-    assert written < 2000, "killed too late to test anything: make the batches smaller"
+    kill_after_first_rows(project.root, pg_schema, 2000)
 
     # The new member joins once the killed one's session has expired.
     second = StreamProcess(project.root)
@@ -224,10 +229,6 @@ def test_a_poison_message_goes_to_the_dead_letters_and_the_stream_goes_on(
     wait_until(lambda: count(pg_schema, "dead_letters") == 1, what="the dead letter")
     assert stream.stop() == 0, stream.output()
 
-    assert ids(pg_schema) == [n for n in range(1, 41) if n != 21]
-    dead = query(pg_schema, "SELECT block, error, value FROM dead_letters")
-    assert [(block, error) for block, error, _ in dead] == [
-        ("doubled", "ValueError: poison message 21")]
-    assert '"poison": true' in dead[0][2]
+    assert_poison_set_aside(pg_schema)
     assert "dead letter" in stream.output()
     kafka.delete(topic)

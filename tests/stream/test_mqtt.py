@@ -13,7 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import StreamProcess, count, crash_holding_a_batch, event, ids, query, stream_project
+from harness import (
+    StreamProcess,
+    assert_poison_set_aside,
+    count,
+    crash_holding_a_batch,
+    event,
+    ids,
+    kill_after_first_rows,
+    query,
+    stream_project,
+)
 from support import ProjectFolder, wait_until
 
 from cairn.errors import CairnError
@@ -240,10 +250,7 @@ def test_sigkill_mid_flow_loses_nothing_and_upsert_leaves_no_duplicates(
     _project(project, pg_schema, names, mode="upsert", batch="max_messages: 10\n  max_wait: 0.1")
     _subscribe(names)
     _publish(names.topic, range(1, 901))
-    first = StreamProcess(project.root)
-    wait_until(lambda: count(pg_schema) > 0, what="the first rows")
-    first.kill()
-    assert count(pg_schema) < 900, "killed too late to test anything: make batches smaller"
+    kill_after_first_rows(project.root, pg_schema, 900)
 
     second = StreamProcess(project.root, "events", "--stop-when-idle", "2")
     assert second.wait() == 0, second.output()
@@ -260,8 +267,4 @@ def test_a_poison_message_goes_to_the_dead_letters_and_the_stream_goes_on(
     stream = StreamProcess(project.root, "events", "--stop-when-idle", "1.5")
     assert stream.wait() == 0, stream.output()
 
-    assert ids(pg_schema) == [n for n in range(1, 41) if n != 21]
-    dead = query(pg_schema, "SELECT block, error, value FROM dead_letters")
-    assert [(block, error) for block, error, _ in dead] == [
-        ("doubled", "ValueError: poison message 21")]
-    assert '"poison": true' in dead[0][2]
+    assert_poison_set_aside(pg_schema)

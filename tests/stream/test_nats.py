@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import StreamProcess, count, event, ids, query, stream_project
+from harness import (
+    StreamProcess,
+    assert_poison_set_aside,
+    count,
+    event,
+    ids,
+    kill_after_first_rows,
+    query,
+    stream_project,
+)
 from support import ProjectFolder, wait_until
 
 pytest.importorskip("nats")
@@ -384,11 +393,7 @@ def test_sigkill_mid_flow_loses_nothing_and_upsert_leaves_no_duplicates(
     # What the killed process held comes back once a short ack_wait has passed.
     _project(project, pg_schema, subject, mode="upsert", ack_wait=2)
     subject.publish([event(n) for n in range(1, 3001)])
-    first = StreamProcess(project.root)
-    wait_until(lambda: count(pg_schema) > 0, what="the first rows")
-    first.kill()
-    written = count(pg_schema)
-    assert written < 3000, "killed too late to test anything: make the batches smaller"
+    kill_after_first_rows(project.root, pg_schema, 3000)
 
     second = StreamProcess(project.root)
     wait_until(lambda: count(pg_schema) == 3000, what="all 3,000 rows")
@@ -406,9 +411,5 @@ def test_a_poison_message_goes_to_the_dead_letters_and_the_stream_goes_on(
     stream = StreamProcess(project.root, "events", "--stop-when-idle", "1.5")
     assert stream.wait() == 0, stream.output()
 
-    assert ids(pg_schema) == [n for n in range(1, 41) if n != 21]
-    dead = query(pg_schema, "SELECT block, error, value FROM dead_letters")
-    assert [(block, error) for block, error, _ in dead] == [
-        ("doubled", "ValueError: poison message 21")]
-    assert '"poison": true' in dead[0][2]
+    assert_poison_set_aside(pg_schema)
     assert "dead letter" in stream.output()

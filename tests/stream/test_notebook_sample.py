@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import secrets
 import time
+from typing import Any
 
-import pytest
 from support import ProjectFolder, Server
 
 from cairn.store.metadata import MetadataStore
@@ -22,14 +21,9 @@ def big(messages):
 """
 
 
-def test_a_stream_block_runs_in_the_notebook_on_recent_messages(project: ProjectFolder) -> None:
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
-    key = f"cairn-notebook-{secrets.token_hex(4)}"
+def test_a_stream_block_runs_in_the_notebook_on_recent_messages(
+        project: ProjectFolder, redis_stream: tuple[Any, str]) -> None:
+    client, key = redis_stream
     (project.root / "io_config.yaml").write_text(
         "default:\n  broker:\n    kind: redis\n    url: redis://127.0.0.1:6379/0\n")
     project.pipeline("orders", {"big.py": BLOCK},
@@ -56,5 +50,3 @@ def test_a_stream_block_runs_in_the_notebook_on_recent_messages(project: Project
         assert not client.xinfo_groups(key)  # nothing consumed
     finally:
         server.stop()
-        client.delete(key)
-        client.close()

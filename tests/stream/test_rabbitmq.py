@@ -10,7 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import StreamProcess, count, crash_holding_a_batch, event, ids, query, stream_project
+from harness import (
+    StreamProcess,
+    assert_poison_set_aside,
+    count,
+    crash_holding_a_batch,
+    event,
+    ids,
+    kill_after_first_rows,
+    query,
+    stream_project,
+)
 from support import ProjectFolder, wait_until
 
 from cairn.errors import CairnError
@@ -226,10 +236,7 @@ def test_sigkill_mid_flow_loses_nothing_and_upsert_leaves_no_duplicates(
         project: ProjectFolder, pg_schema: str, channel: Any, queue: str) -> None:
     _project(project, pg_schema, queue, mode="upsert")
     _publish(channel, queue, range(1, 3001))
-    first = StreamProcess(project.root)
-    wait_until(lambda: count(pg_schema) > 0, what="the first rows")
-    first.kill()
-    assert count(pg_schema) < 3000, "killed too late to test anything: make batches smaller"
+    kill_after_first_rows(project.root, pg_schema, 3000)
 
     second = StreamProcess(project.root, "events", "--stop-when-idle", "2")
     assert second.wait() == 0, second.output()
@@ -246,8 +253,4 @@ def test_a_poison_message_goes_to_the_dead_letters_and_the_stream_goes_on(
     stream = StreamProcess(project.root, "events", "--stop-when-idle", "1.5")
     assert stream.wait() == 0, stream.output()
 
-    assert ids(pg_schema) == [n for n in range(1, 41) if n != 21]
-    dead = query(pg_schema, "SELECT block, error, value FROM dead_letters")
-    assert [(block, error) for block, error, _ in dead] == [
-        ("doubled", "ValueError: poison message 21")]
-    assert '"poison": true' in dead[0][2]
+    assert_poison_set_aside(pg_schema)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from harness import DOUBLE, StreamProcess, count, event, ids, query, stream_project
+from harness import (
+    DOUBLE,
+    StreamProcess,
+    count,
+    event,
+    ids,
+    kill_after_first_rows,
+    query,
+    stream_project,
+)
 from support import CLI, ProjectFolder, free_port, wait_until
 
 from cairn.store.metadata import MetadataStore
@@ -51,11 +60,7 @@ def test_sigkill_mid_flow_loses_nothing_and_upsert_leaves_no_duplicates(
     client, key = redis_stream
     _project(project, pg_schema, key, mode="upsert")
     _publish(client, key, range(1, 3001))
-    first = StreamProcess(project.root)
-    wait_until(lambda: count(pg_schema) > 0, what="the first rows")
-    first.kill()
-    written = count(pg_schema)
-    assert written < 3000, "killed too late to test anything: make the batches smaller"
+    kill_after_first_rows(project.root, pg_schema, 3000)
 
     second = StreamProcess(project.root, "events", "--stop-when-idle", "2")
     assert second.wait() == 0, second.output()

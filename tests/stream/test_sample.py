@@ -4,9 +4,8 @@ source's newest messages read without consuming them."""
 from __future__ import annotations
 
 import json
-import secrets
+from typing import Any
 
-import pytest
 from support import CLI, ProjectFolder
 
 from cairn import service
@@ -38,24 +37,15 @@ def test_cairn_run_gives_the_blocks_the_sample_file(project: ProjectFolder,
     assert shown.stdout.strip() == str([{"id": n, "total": 2 * n} for n in range(1, 6)])
 
 
-def test_the_sample_of_a_redis_stream_does_not_consume(project: ProjectFolder) -> None:
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
-    key = f"cairn-sample-{secrets.token_hex(4)}"
+def test_the_sample_of_a_redis_stream_does_not_consume(
+        project: ProjectFolder, redis_stream: tuple[Any, str]) -> None:
+    client, key = redis_stream
     (project.root / "io_config.yaml").write_text(
         "default:\n  broker:\n    kind: redis\n    url: redis://127.0.0.1:6379/0\n")
     _pipeline(project, f"  kind: redis\n  connection: broker\n  topic: {key}\n")
-    try:
-        for n in range(1, 201):
-            client.xadd(key, {"value": json.dumps({"id": n, "amount": n})})
-        pipeline, _ = service.plan(project.load(), "orders")
-        variables = sample_variables(project.load(), pipeline, size=50)
-        assert [m["id"] for m in variables["messages"]] == list(range(151, 201))
-        assert client.exists(key) and not client.xinfo_groups(key)  # no group joined
-    finally:
-        client.delete(key)
-        client.close()
+    for n in range(1, 201):
+        client.xadd(key, {"value": json.dumps({"id": n, "amount": n})})
+    pipeline, _ = service.plan(project.load(), "orders")
+    variables = sample_variables(project.load(), pipeline, size=50)
+    assert [m["id"] for m in variables["messages"]] == list(range(151, 201))
+    assert client.exists(key) and not client.xinfo_groups(key)  # no group joined

@@ -12,7 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
-from harness import StreamProcess, count, event, ids, query, stream_project
+from harness import (
+    StreamProcess,
+    assert_poison_set_aside,
+    count,
+    event,
+    ids,
+    kill_after_first_rows,
+    stream_project,
+)
 from support import ProjectFolder, cairn, free_port, wait_until
 
 from cairn.errors import CairnError
@@ -214,10 +222,7 @@ def test_sigkill_mid_flow_loses_nothing_and_upsert_leaves_no_duplicates(
     stream_project(project, pg_schema, UNUSED, SOURCE, "upsert")
     for first in range(1, 3001, 75):  # requests that batches of 50 end inside
         _post(_inbox(project), range(first, first + 75))
-    stream = StreamProcess(project.root)
-    wait_until(lambda: count(pg_schema) > 0, what="the first rows")
-    stream.kill()
-    assert count(pg_schema) < 3000, "killed too late to test anything: make batches smaller"
+    kill_after_first_rows(project.root, pg_schema, 3000)
 
     again = StreamProcess(project.root, "events", "--stop-when-idle", "2")
     assert again.wait() == 0, again.output()
@@ -234,8 +239,4 @@ def test_a_poison_event_goes_to_the_dead_letters_and_the_stream_goes_on(
     stream = StreamProcess(project.root, "events", "--stop-when-idle", "1.5")
     assert stream.wait() == 0, stream.output()
 
-    assert ids(pg_schema) == [n for n in range(1, 41) if n != 21]
-    dead = query(pg_schema, "SELECT block, error, value FROM dead_letters")
-    assert [(block, error) for block, error, _ in dead] == [
-        ("doubled", "ValueError: poison message 21")]
-    assert json.loads(dead[0][2])["poison"] is True
+    assert_poison_set_aside(pg_schema)
