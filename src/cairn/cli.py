@@ -12,6 +12,7 @@ import typer
 from cairn.cli_alerts import alerts_app
 from cairn.cli_checkpoints import checkpoints
 from cairn.cli_clean import clean
+from cairn.cli_generate import explain, fix, generate
 from cairn.cli_stats import stats
 from cairn.cli_stream import stream
 from cairn.cli_streams import streams_app
@@ -528,6 +529,9 @@ app.command("stats")(stats)
 app.command("clean")(clean)
 app.command("checkpoints")(checkpoints)
 app.command("stream")(stream)
+app.command("generate")(generate)
+app.command("explain")(explain)
+app.command("fix")(fix)
 
 sql_app = typer.Typer(help="SQL tools.", no_args_is_help=True)
 app.add_typer(sql_app, name="sql")

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cairn.errors import CairnError, Problem, closest
+from cairn.project.ai import AISettings
 from cairn.project.alerts import AlertSettings
 from cairn.project.yaml_file import validate
 
@@ -71,6 +72,7 @@ class ProjectSettings(BaseModel):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     log_format: Literal["text", "json"] = Field(
         default="text", description="json: one JSON object per line, for log shippers")
+    ai: AISettings = Field(default_factory=AISettings)
 
 
 @dataclass(frozen=True)
