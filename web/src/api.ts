@@ -10,6 +10,7 @@ import type {
   Pipeline,
   Problem,
   ProjectInfo,
+  Proposal,
   Run,
   RunDetail,
   StreamState,
@@ -135,6 +136,14 @@ export const api = {
     request<Block>("POST", `/api/pipelines/${e(p)}/blocks/${e(b)}/rename`, { name }),
   deleteBlock: (p: string, b: string) =>
     request<void>("DELETE", `/api/pipelines/${e(p)}/blocks/${e(b)}`),
+
+  generate: (p: string, description: string, language: Language, name: string | null) =>
+    request<Proposal>("POST", `/api/pipelines/${e(p)}/generate`, { description, language, name }),
+  generationContext: (p: string, language: Language) =>
+    request<{ text: string }>("GET", `/api/pipelines/${e(p)}/generate/context?language=${e(language)}`),
+  explain: (p: string, b: string) =>
+    request<{ text: string }>("POST", `/api/pipelines/${e(p)}/blocks/${e(b)}/explain`),
+  fix: (p: string, b: string) => request<Proposal>("POST", `/api/pipelines/${e(p)}/blocks/${e(b)}/fix`),
 
   notebook: (p: string) => request<NotebookState>("GET", `/api/notebooks/${e(p)}`),
   run: (p: string, block: string | null, mode: "block" | "downstream" | "all", item: number | null = null) =>

@@ -260,3 +260,16 @@ export interface StreamState {
   last_error: string | null;
   last_error_at: string | null;
 }
+
+/** A block proposed by generate or fix (not saved): by the model, or from a template. */
+export interface Proposal {
+  name: string;
+  language: Language;
+  code: string;
+  source: "model" | "template";
+  template: string | null;
+  /** Requests made to the model (0 for a template); more than one means repair rounds. */
+  attempts: number;
+  /** What validation still finds wrong with the code. */
+  problems: Problem[];
+}

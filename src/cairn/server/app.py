@@ -18,7 +18,7 @@ from cairn.io.secrets import redact
 from cairn.monitor.prometheus import MetricsExporter
 from cairn.notebook.session import Notebooks
 from cairn.project.config import Project
-from cairn.server import history, notebooks, projects, streams
+from cairn.server import ai, history, notebooks, projects, streams
 from cairn.server.auth import require_token
 from cairn.server.stats import router as stats_router
 from cairn.server.webhook import router as webhook_router
@@ -70,6 +70,7 @@ def create_app(project: Project, token: str | None = None,
     app.include_router(history.router, dependencies=guarded)
     app.include_router(stats_router, dependencies=guarded)
     app.include_router(streams.router, dependencies=guarded)
+    app.include_router(ai.router, dependencies=guarded)
     app.include_router(notebooks.events)
     app.include_router(history.triggers)
     app.include_router(webhook_router)  # guarded by each webhook source's own token

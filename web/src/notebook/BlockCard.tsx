@@ -1,6 +1,7 @@
 import { memo, useState } from "react";
 import { useKey } from "../store";
 import type { BlockFailure } from "../types";
+import { BlockAssist } from "./BlockAssist";
 import { useNotebook } from "./context";
 import { Editor } from "./Editor";
 import { ItemsStrip } from "./Items";
@@ -122,6 +123,7 @@ export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
           </button>
         </span>
       </header>
+      <BlockAssist name={name} failed={status === "failed"} />
 
       {mode === "rename" && (
         <form

@@ -315,6 +315,13 @@ export class NotebookController {
     };
   }
 
+  /** Replace a block's text as if typed (a proposed fix or a generated block): unsaved. */
+  putText(name: string, text: string): void {
+    const editor = this.editors.get(name);
+    if (editor) editor.setText(text); // the editor reports the change through onEdit
+    else this.onEdit(name, text);
+  }
+
   focusEditor(name: string): void {
     this.editors.get(name)?.focus();
   }

@@ -2,6 +2,7 @@ import { useEffect, useState } from "react";
 import { BlockCard } from "../notebook/BlockCard";
 import { NotebookContext, type NotebookContextValue, useNotebook } from "../notebook/context";
 import { NotebookController } from "../notebook/controller";
+import { GeneratePanel } from "../notebook/GeneratePanel";
 import { GraphView } from "../notebook/GraphView";
 import { LazyMounter } from "../notebook/lazy";
 import { RecentRuns, TriggersPanel } from "../notebook/SchedulePanels";
@@ -49,6 +50,7 @@ function Toolbar() {
   const connected = useSignal(ctl.connected);
   const run = useSignal(ctl.pipelineRun);
   const [adding, setAdding] = useState(false);
+  const [generating, setGenerating] = useState(false);
   const dead = worker.status === "dead";
   const runActive = !!run && (run.status === "starting" || run.status === "running");
   return (
@@ -81,11 +83,15 @@ function Toolbar() {
           <input type="checkbox" data-testid="auto-run" checked={autoRun} onChange={(e) => ctl.setAutoRun(e.target.checked)} />
           auto-run
         </label>
+        <button data-testid="generate-block" onClick={() => setGenerating(!generating)} title="Write a block from a description">
+          Generate
+        </button>
         <button data-testid="add-block" className="primary" onClick={() => setAdding(!adding)}>
           Add block
         </button>
       </div>
       {adding && <AddBlockForm onDone={() => setAdding(false)} />}
+      {generating && <GeneratePanel onDone={() => setGenerating(false)} />}
     </>
   );
 }
