@@ -85,6 +85,21 @@ def wait_until(condition: Callable[[], bool], what: str = "", timeout: float = 3
         time.sleep(0.05)
 
 
+def stream_pids(root: Path) -> list[int]:
+    """The `cairn stream` processes of this project alive now (zombies left out)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"stream" in words and str(root).encode() in words:
+            found.append(int(entry.name))
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

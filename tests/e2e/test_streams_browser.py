@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
-from support import ARTIFACTS, ProjectFolder, Server
+from support import ARTIFACTS, ProjectFolder, Server, stream_pids
 
 URL = "redis://127.0.0.1:6379/0"
 DOUBLE = """
@@ -40,28 +38,10 @@ restart: {{delay: {delay}, max_delay: {delay}}}
 """
 
 
-def stream_pids(root: Path) -> list[int]:
-    """The live `cairn stream` processes of this project (zombies have no command line)."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            words = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"stream" in words and str(root).encode() in words:
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.fixture
-def streams(project: ProjectFolder) -> Iterator[tuple[Server, Any, str]]:
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
-    key = f"cairn-test-{secrets.token_hex(4)}"
+def streams(project: ProjectFolder,
+            redis_stream: tuple[Any, str]) -> Iterator[tuple[Server, Any, str]]:
+    client, key = redis_stream
     (project.root / "io_config.yaml").write_text(
         f"default:\n  broker:\n    kind: redis\n    url: {URL}\n"
         "  nowhere:\n    kind: redis\n    url: redis://127.0.0.1:1/0\n")  # nothing listens
@@ -76,8 +56,6 @@ def streams(project: ProjectFolder) -> Iterator[tuple[Server, Any, str]]:
         server.stop()
         for pid in stream_pids(project.root):
             os.kill(pid, signal.SIGKILL)
-        client.delete(key)
-        client.close()
 
 
 def test_streams_page(streams: tuple[Server, Any, str], project: ProjectFolder,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ProjectFolder, Server, wait_until
+from support import ProjectFolder, Server, stream_pids, wait_until
 
 URL = "redis://127.0.0.1:6379/0"
 DOUBLE = """
@@ -45,19 +45,6 @@ def written(root: Path) -> list[dict[str, Any]]:
     for path in sorted((root / "output" / "events").glob("*.jsonl")):
         rows += [json.loads(line) for line in path.read_text().splitlines() if line]
     return rows
-
-
-def stream_pids(root: Path) -> list[int]:
-    """The live `cairn stream` processes of this project (zombies have no command line)."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            words = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"stream" in words and str(root).encode() in words:
-            found.append(int(entry.name))
-    return found
 
 
 

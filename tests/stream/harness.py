@@ -16,6 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 from support import ProjectFolder, wait_until
 
+from cairn.stream.message import Message
+from cairn.stream.ports import Source
+
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 # A transformer that keeps a message's id and doubles its amount; it raises on a message
@@ -136,6 +139,20 @@ def crash_holding_a_batch(kind: str, url: str, topic: str, group: str | None = N
             assert holder.stdout.readline().strip() == "10"
         finally:
             holder.kill()
+
+
+def numbers(messages: list[Message]) -> list[int]:
+    """The ids of events as `event` makes them."""
+    return [json.loads(m.value)["id"] for m in messages]
+
+
+def consume_all(source: Source, batch: int = 10) -> list[int]:
+    """Fetch and commit until the source has nothing more; the ids seen, in order."""
+    seen: list[int] = []
+    while messages := source.fetch(batch, 1.0):
+        seen += numbers(messages)
+        source.commit(messages)
+    return seen
 
 
 def event(number: int, **extra: Any) -> bytes:

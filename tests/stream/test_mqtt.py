@@ -16,11 +16,13 @@ import pytest
 from harness import (
     StreamProcess,
     assert_poison_set_aside,
+    consume_all,
     count,
     crash_holding_a_batch,
     event,
     ids,
     kill_after_first_rows,
+    numbers,
     query,
     stream_project,
 )
@@ -29,8 +31,8 @@ from support import ProjectFolder, wait_until
 from cairn.errors import CairnError
 from cairn.io.connection import Connection
 from cairn.project.streaming import SinkSettings, SourceSettings
-from cairn.stream.message import Message, Rows
-from cairn.stream.ports import Sink, Source, StreamScope, make_sink, make_source
+from cairn.stream.message import Rows
+from cairn.stream.ports import Sink, StreamScope, make_sink, make_source
 
 mqtt = pytest.importorskip("paho.mqtt.client")
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402 - after the skip above
@@ -109,22 +111,10 @@ def _subscribe(names: Names) -> None:
     _source(names).close()
 
 
-def _numbers(messages: list[Message]) -> list[int]:
-    return [json.loads(m.value)["id"] for m in messages]
-
-
-def _consume_all(source: Source, batch: int = 10) -> list[int]:
-    seen: list[int] = []
-    while messages := source.fetch(batch, 1.0):
-        seen += _numbers(messages)
-        source.commit(messages)
-    return seen
-
-
 def test_committed_messages_are_not_delivered_again(names: Names) -> None:
     source = _source(names)
     _publish(names.topic, range(25))
-    assert _consume_all(source) == list(range(25))
+    assert consume_all(source) == list(range(25))
     assert source.position() == {"acknowledged": 25}
     source.close()
 
@@ -138,18 +128,18 @@ def test_messages_published_while_away_wait_in_the_session(names: Names) -> None
     _subscribe(names)
     _publish(names.topic, range(30))
     source = _source(names)
-    assert _consume_all(source) == list(range(30))
+    assert consume_all(source) == list(range(30))
     source.close()
 
 
 def test_a_batch_closed_without_commit_comes_back_first(names: Names) -> None:
     source = _source(names)
     _publish(names.topic, range(20))
-    assert _numbers(source.fetch(5, 2.0)) == [0, 1, 2, 3, 4]
+    assert numbers(source.fetch(5, 2.0)) == [0, 1, 2, 3, 4]
     source.close()  # without acknowledging: the session keeps them
 
     again = _source(names)
-    assert _consume_all(again, batch=5) == list(range(20))
+    assert consume_all(again, batch=5) == list(range(20))
     again.close()
 
 
@@ -159,7 +149,7 @@ def test_a_killed_consumer_s_batch_is_delivered_again(names: Names) -> None:
     crash_holding_a_batch("mqtt", URL, names.topic, names.group)
 
     source = _source(names)
-    assert _consume_all(source) == list(range(10, 30))  # the killed batch first, in order
+    assert consume_all(source) == list(range(10, 30))  # the killed batch first, in order
     source.close()
 
 
@@ -167,11 +157,11 @@ def test_no_more_than_a_batch_is_held_beyond_what_was_committed(names: Names) ->
     source = _source(names)
     _publish(names.topic, range(100))
     batch = source.fetch(10, 2.0)
-    assert _numbers(batch) == list(range(10))
+    assert numbers(batch) == list(range(10))
     # Until the batch is committed the inbox takes nothing more: the next fetch finds none.
     assert source.fetch(10, 0.5) == []
     source.commit(batch)
-    assert _numbers(source.fetch(10, 2.0)) == list(range(10, 20))
+    assert numbers(source.fetch(10, 2.0)) == list(range(10, 20))
     source.close()
 
 

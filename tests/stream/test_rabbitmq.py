@@ -13,11 +13,13 @@ import pytest
 from harness import (
     StreamProcess,
     assert_poison_set_aside,
+    consume_all,
     count,
     crash_holding_a_batch,
     event,
     ids,
     kill_after_first_rows,
+    numbers,
     query,
     stream_project,
 )
@@ -26,7 +28,7 @@ from support import ProjectFolder, wait_until
 from cairn.errors import CairnError
 from cairn.io.connection import Connection
 from cairn.project.streaming import SinkSettings, SourceSettings
-from cairn.stream.message import Message, Rows
+from cairn.stream.message import Rows
 from cairn.stream.ports import Sink, Source, StreamScope, make_sink, make_source
 
 pika = pytest.importorskip("pika")
@@ -79,18 +81,6 @@ def _publish(channel: Any, queue: str, numbers: range, **extra: Any) -> None:
                               pika.BasicProperties(delivery_mode=2))
 
 
-def _numbers(messages: list[Message]) -> list[int]:
-    return [json.loads(m.value)["id"] for m in messages]
-
-
-def _consume_all(source: Source, batch: int = 10) -> list[int]:
-    seen: list[int] = []
-    while messages := source.fetch(batch, 1.0):
-        seen += _numbers(messages)
-        source.commit(messages)
-    return seen
-
-
 def _queue_state(channel: Any, queue: str) -> tuple[int, int]:
     """(messages ready, consumers) as the broker reports them."""
     method = channel.queue_declare(queue, passive=True).method
@@ -102,7 +92,7 @@ def test_committed_messages_are_gone_and_close_leaves_no_consumer(
     _publish(channel, queue, range(25))
     source = _source(queue)
     assert source.lag() == 25
-    assert _consume_all(source) == list(range(25))
+    assert consume_all(source) == list(range(25))
     assert source.position() == {"acknowledged": 25}
     assert source.lag() == 0
     assert _queue_state(channel, queue) == (0, 1)
@@ -118,11 +108,11 @@ def test_a_batch_closed_without_commit_comes_back_first(channel: Any, queue: str
     _publish(channel, queue, range(20))
     source = _source(queue)
     first = source.fetch(5, 2.0)
-    assert _numbers(first) == [0, 1, 2, 3, 4]
+    assert numbers(first) == [0, 1, 2, 3, 4]
     source.close()  # without acknowledging: RabbitMQ requeues them
 
     again = _source(queue)
-    assert _consume_all(again, batch=5) == list(range(20))
+    assert consume_all(again, batch=5) == list(range(20))
     again.close()
 
 
@@ -131,7 +121,7 @@ def test_a_killed_consumer_s_batch_is_delivered_again(channel: Any, queue: str) 
     crash_holding_a_batch("rabbitmq", URL, queue)
 
     source = _source(queue)
-    assert _consume_all(source) == list(range(10, 30))  # the killed batch first, in order
+    assert consume_all(source) == list(range(10, 30))  # the killed batch first, in order
     source.close()
 
 
@@ -146,7 +136,7 @@ def test_the_prefetch_holds_no_more_than_a_batch_beyond_what_was_committed(
     assert _queue_state(channel, queue)[0] == 90
     assert source.lag() == 100
     source.commit(batch)
-    assert _numbers(source.fetch(10, 2.0)) == list(range(10, 20))
+    assert numbers(source.fetch(10, 2.0)) == list(range(10, 20))
     source.close()
 
 
@@ -183,7 +173,7 @@ def test_an_exchange_sink_reaches_a_bound_source_and_refuses_unroutable_rows(
     source = _source(queue, bind={"exchange": "amq.direct", "routing_key": routing_key})
     sink = _sink(routing_key, exchange="amq.direct")
     sink.write(Rows([{"id": 1}, {"id": 2}]))
-    assert _consume_all(source) == [1, 2]
+    assert consume_all(source) == [1, 2]
     source.close()
 
     nowhere = _sink(f"nowhere-{queue}", exchange="amq.direct")

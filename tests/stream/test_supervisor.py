@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from harness import count, event, ids, stream_project
-from support import CLI, ProjectFolder, wait_until
+from support import CLI, ProjectFolder, stream_pids, wait_until
 
 from cairn.project.streaming import RestartSettings
 from cairn.service import open_metadata
@@ -95,21 +95,6 @@ def schedulers(project: ProjectFolder) -> Iterator[list[SchedulerProcess]]:
             scheduler.stop()
     for pid in stream_pids(project.root):
         os.kill(pid, signal.SIGKILL)
-
-
-def stream_pids(root: Path) -> list[int]:
-    """The `cairn stream` processes of this project alive now (zombies left out)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            words = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"stream" in words and str(root).encode() in words:
-            found.append(int(entry.name))
-    return found
 
 
 def view(project: ProjectFolder) -> StreamView:
