@@ -41,10 +41,15 @@ class CairnError(Exception):
         super().__init__("\n".join(p.describe() for p in self.problems))
 
 
+def close_matches(name: str, choices: Iterable[str]) -> list[str]:
+    """Up to three of `choices` that look like a mistyped `name`, closest first."""
+    return difflib.get_close_matches(name, sorted(choices), n=3, cutoff=0.5)
+
+
 def closest(name: str, choices: Iterable[str]) -> str | None:
     """A hint naming the choices closest to a mistyped name, if any are close."""
     options = sorted(choices)
-    matches = difflib.get_close_matches(name, options, n=3, cutoff=0.5)
+    matches = close_matches(name, options)
     if matches:
         return "did you mean " + " or ".join(repr(m) for m in matches) + "?"
     if options:

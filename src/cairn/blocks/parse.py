@@ -94,6 +94,7 @@ def parse_block(name: BlockName, path: Path, variables: Mapping[str, Any],
         optional_parameters=analysis.optional_parameters,
         function_name=analysis.function_name,
         tests=analysis.tests,
+        star_import=analysis.star_import,
     )
 
 

@@ -35,6 +35,8 @@ class _Scope:
     declared_nonlocal: set[str] = field(default_factory=set)
     loads: list[tuple[str, int]] = field(default_factory=list)
     deleted: set[str] = field(default_factory=set)
+    # Every `Name` node of the scope, loaded or bound: where a rename edits the text.
+    names: list[ast.Name] = field(default_factory=list)
 
     def resolves_globally(self, name: str) -> bool:
         """Whether a load of `name` in this scope reaches the module namespace."""
@@ -61,6 +63,9 @@ class _ScopeBuilder(ast.NodeVisitor):
         self.module = _Scope("module", None)
         self.scope = self.module
         self.scopes: list[_Scope] = [self.module]
+        self.function_scopes: dict[ast.AST, _Scope] = {}
+        # `from x import *` binds names no one can list.
+        self.star_import = False
 
     # -- helpers -------------------------------------------------------------------------
     def _push(self, kind: ScopeKind) -> None:
@@ -106,6 +111,7 @@ class _ScopeBuilder(ast.NodeVisitor):
 
     # -- names ---------------------------------------------------------------------------
     def visit_Name(self, node: ast.Name) -> None:
+        self.scope.names.append(node)
         if isinstance(node.ctx, ast.Store):
             self._bind(node.id, node.lineno, "assign")
         else:
@@ -145,6 +151,8 @@ class _ScopeBuilder(ast.NodeVisitor):
         for alias in node.names:
             if alias.name != "*":
                 self._bind(alias.asname or alias.name, node.lineno, "import")
+            else:
+                self.star_import = True
 
     def visit_Global(self, node: ast.Global) -> None:
         self.scope.declared_global.update(node.names)
@@ -181,6 +189,7 @@ class _ScopeBuilder(ast.NodeVisitor):
             self.visit(node.returns)
         self._bind(node.name, node.lineno, "def")
         self._push("function")
+        self.function_scopes[node] = self.scope
         self._bind_parameters(node.args)
         self._visit_all(node.body)
         self._pop()
@@ -242,6 +251,7 @@ class PythonAnalysis:
     optional_parameters: set[str] = field(default_factory=set)
     tests: list[str] = field(default_factory=list)
     function_name: str | None = None
+    star_import: bool = False
 
 
 def parse_python(source: str, filename: str) -> ast.Module:
@@ -333,7 +343,7 @@ def _analyze_script_style(tree: ast.Module) -> PythonAnalysis:
                 continue
             if name.startswith("__") or not scope.resolves_globally(name):
                 continue
-            references.setdefault(name, line)
+            references[name] = min(line, references.get(name, line))  # its first use
 
     defines = {
         name: line
@@ -344,5 +354,6 @@ def _analyze_script_style(tree: ast.Module) -> PythonAnalysis:
         and not module.binding_kinds[name] <= _PRIVATE_BINDINGS
     }
     return PythonAnalysis(
-        style="script", defines=defines, references=references, tests=_test_functions(tree)
+        style="script", defines=defines, references=references, tests=_test_functions(tree),
+        star_import=builder.star_import,
     )

@@ -27,6 +27,8 @@ class BlockSpec:
     parameters: list[str] = field(default_factory=list)
     optional_parameters: set[str] = field(default_factory=set)
     function_name: str | None = None
+    # Python blocks with `from x import *`: a name no block defines may come from there.
+    star_import: bool = False
     # Names of `test_*` functions to run against the block's outputs.
     tests: list[str] = field(default_factory=list)
     # Settings from a `-- cairn: key=value` header (SQL).

@@ -9,6 +9,7 @@ from itertools import pairwise
 
 from cairn.blocks.spec import BlockSpec
 from cairn.errors import Problem
+from cairn.graph.unknown import unknown_inputs
 from cairn.ids import BlockName, VariableName
 
 
@@ -21,12 +22,14 @@ class Edge:
 
 @dataclass
 class Graph:
-    """Blocks in display order, the edges between them, and what is wrong with them."""
+    """Blocks in display order, the edges between them, and what is wrong with them:
+    `problems` stop a run, `warnings` (names no block defines) do not."""
 
     order: list[BlockName]
     upstream: dict[BlockName, dict[BlockName, list[str]]]
     definitions: dict[VariableName, BlockName]
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
 
     def edges(self) -> list[Edge]:
         return [
@@ -172,7 +175,8 @@ def build_graph(
             elif item != target:
                 upstream[target].setdefault(BlockName(item), [])
 
-    graph = Graph([s.name for s in blocks], upstream, definitions, problems)
+    graph = Graph([s.name for s in blocks], upstream, definitions, problems,
+                  list(unknown_inputs(blocks, definitions, variable_names)))
     try:
         TopologicalSorter({b: list(upstream[b]) for b in graph.order}).prepare()
     except CycleError as error:
