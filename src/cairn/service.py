@@ -324,10 +324,11 @@ def read_output(project: Project, pipeline_name: str, block: str,
 def read_table(project: Project, table: TableRef, limit: int | None = None) -> Any:
     """A table of a block, read from its connection as a pandas DataFrame."""
     from cairn.io.config import load_connections
+    from cairn.io.numbers import to_pandas
     from cairn.io.pool import Databases
 
     databases = Databases(load_connections(project))
     try:
-        return databases.get(table.connection).read(table.name, limit).to_pandas()
+        return to_pandas(databases.get(table.connection).read(table.name, limit))
     finally:
         databases.close()

@@ -338,3 +338,27 @@ def test_a_block_written_for_duckdb_runs_elsewhere(project: ProjectFolder,
     }, "variables:\n  label: q\n")
     run(project, observer)
     assert rows_of(target, project, "quarters") == [(1, 0, "q"), (2, 1, "q"), (3, 1, "q")]
+
+
+def test_sums_reach_python_as_numbers(project: ProjectFolder, observer: RecordingObserver,
+                                      target: Target) -> None:
+    project.pipeline("p", {
+        "facts.py": """
+            import pandas as pd
+            facts = pd.DataFrame({"k": ["a", "a", "b"], "n": [1, 2, 40],
+                                  "price": [1.25, 2.50, 0.10]})
+        """,
+        # sum() of integers is HUGEINT in DuckDB, NUMERIC in PostgreSQL, DECIMAL in MySQL.
+        "sums.sql": """
+            SELECT k, sum(n) AS total, sum(CAST(price AS DECIMAL(10, 2))) AS money
+            FROM facts GROUP BY k
+        """,
+        "check.py": """
+            check = {"total": str(sums["total"].dtype), "money": str(sums["money"].dtype),
+                     "rows": sorted(sums.itertuples(index=False, name=None))}
+        """,
+    })
+    run(project, observer)
+    check, = service.read_output(project.load(), "p", "check").values()
+    assert (check["total"], check["money"]) == ("int64", "float64")
+    assert check["rows"] == [("a", 3, 3.75), ("b", 40, 0.1)]

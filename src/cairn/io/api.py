@@ -45,13 +45,15 @@ def _session() -> tuple[Databases, str]:
 
 
 def _as_kind(table: Any, kind: FrameKind) -> Any:
+    from cairn.io.numbers import plain_numbers, to_pandas
+
     if kind == "arrow":
-        return table
+        return plain_numbers(table)
     if kind == "polars":
         import polars as pl
 
-        return pl.from_arrow(table)
-    return table.to_pandas()
+        return pl.from_arrow(plain_numbers(table))
+    return to_pandas(table)
 
 
 def read_sql(query: str, connection: str | None = None, *, as_: FrameKind = "pandas",

@@ -10,6 +10,8 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
+from cairn.io.numbers import plain_numbers
+
 _BATCH_ROWS = 100_000
 
 
@@ -101,11 +103,11 @@ def _copy_into_postgres(connection: sa.Connection, target: sa.Table, table: pa.T
 
 
 def fetch(result: sa.CursorResult[Any]) -> pa.Table:
-    """A query result as a pyarrow Table, read in batches."""
+    """A query result as a pyarrow Table, read in batches, numbers as plain as they fit."""
     names = list(result.keys())
     batches = []
     while rows := result.fetchmany(_BATCH_ROWS):
         batches.append(pa.table({n: [row[i] for row in rows] for i, n in enumerate(names)}))
     if not batches:
         return pa.table({n: pa.array([], pa.null()) for n in names})
-    return pa.concat_tables(batches, promote_options="permissive")
+    return plain_numbers(pa.concat_tables(batches, promote_options="permissive"))

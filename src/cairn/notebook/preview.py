@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cairn.io.numbers import to_pandas
 from cairn.io.pool import Databases
 from cairn.runtime.values import TableRef, table_kind
 
@@ -34,7 +35,7 @@ def page(value: Any, databases: Databases, offset: int = 0, limit: int = PAGE_RO
         database = databases.get(value.connection)
         total = database.count(value.name)
         shown = min(limit, max(0, PREVIEW_LIMIT - offset)) if offset < PREVIEW_LIMIT else 0
-        head = database.read(value.name, offset + shown).to_pandas()
+        head = to_pandas(database.read(value.name, offset + shown))
         result = _page_of_frame(head, offset, shown)
         result["total"] = total
         return result

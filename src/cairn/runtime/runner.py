@@ -482,7 +482,9 @@ class Runner:
             )
         value = outputs.get(name) if isinstance(outputs, StoredOutputs) else outputs[name]
         if isinstance(value, TableRef) and not for_sql:
-            return self.databases.get(value.connection).read(value.name).to_pandas()
+            from cairn.io.numbers import to_pandas
+
+            return to_pandas(self.databases.get(value.connection).read(value.name))
         return value
 
     def _inputs(self, spec: BlockSpec) -> dict[str, Any]:
