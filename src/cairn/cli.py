@@ -151,6 +151,7 @@ def run(
     found = _project(project)
     variables = _parse_variables(var)
     pipeline_model, graph = service.checked_plan(found, pipeline, variables)
+    _print_problems(graph.warnings, "warning")
     if resume is not None and (block or var):
         from cairn.errors import Problem
 
@@ -225,8 +226,9 @@ def graph(
     pipeline_model, graph_model = service.plan(found, pipeline)
     print(redact(render(graph_model, pipeline_model.blocks, format,
                         service.block_notes(found, pipeline_model))))
-    if graph_model.problems and format != "json":
+    if format != "json":
         _print_problems(graph_model.problems)
+        _print_problems(graph_model.warnings, "warning")
     if graph_model.problems:
         raise typer.Exit(2)
 
@@ -555,14 +557,15 @@ def sql_transpile(
     print(transpile(text, source, target))
 
 
-def _print_problems(problems: list[Any]) -> None:
+def _print_problems(problems: list[Any], severity: str = "error") -> None:
     from rich.markup import escape
 
     from cairn.io.secrets import redact
 
     console = _console(stderr=True)
+    style = "red" if severity == "error" else "yellow"
     for problem in problems:
-        console.print(f"[red]error:[/] {escape(redact(problem.describe()))}")
+        console.print(f"[{style}]{severity}:[/] {escape(redact(problem.describe()))}")
 
 
 def _bare_resume_means_latest(argv: list[str]) -> list[str]:

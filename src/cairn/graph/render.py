@@ -26,6 +26,7 @@ def to_json(graph: Graph, blocks: Mapping[BlockName, BlockSpec], notes: Notes) -
             {"from": e.source, "to": e.target, "names": list(e.names)} for e in graph.edges()
         ],
         "errors": [p.to_dict() for p in graph.problems],
+        "warnings": [p.to_dict() for p in graph.warnings],
     }
     return json.dumps(document, indent=2)
 
