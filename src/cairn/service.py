@@ -38,6 +38,10 @@ def plan(project: Project, name: str, variables: Mapping[str, Any] | None = None
         provided.append(pipeline.settings.source.name)
     graph = build_graph(list(pipeline.blocks.values()), explicit, provided)
     graph.problems[:0] = pipeline.problems
+    listed = [b for b in pipeline.blocks if b in {s.name for s in pipeline.settings.blocks}]
+    if len(listed) < len(pipeline.blocks):  # blocks not under `blocks:` follow in DAG order
+        graph.order = graph.dag_order(listed)
+        pipeline.blocks = {b: pipeline.blocks[b] for b in graph.order}
     return pipeline, graph
 
 

@@ -51,7 +51,8 @@ def test_project_and_pipeline(server: Server) -> None:
     assert [(p["name"], p["blocks"], p["last_run"]) for p in project["pipelines"]] == [
         ("p", 4, None)]
     pipeline = server.http.get("/api/pipelines/p").json()
-    assert [b["name"] for b in pipeline["blocks"]] == ["numbers", "total", "doubled", "frame"]
+    # listed first, then the DAG's order: doubled reads frame
+    assert [b["name"] for b in pipeline["blocks"]] == ["numbers", "total", "frame", "doubled"]
     assert {"from": "numbers", "to": "total", "names": ["numbers"]} in pipeline["graph"]["edges"]
     assert pipeline["graph"]["layers"][0] == ["numbers", "frame"]
     assert server.http.get("/api/pipelines/nope").status_code == 404

@@ -57,6 +57,25 @@ class Graph:
             sorter.done(*ready)
         return layers
 
+    def dag_order(self, first: Sequence[BlockName] = ()) -> list[BlockName]:
+        """The display order without a full `blocks:` list: the blocks in `first` as given,
+        then the others layer by layer, ties by name, so a block comes after what it reads.
+        With a cycle there are no layers: the others follow by name."""
+        listed = set(first)
+        rest = {b: [u for u in self.upstream[b] if u not in listed]
+                for b in self.order if b not in listed}
+        sorter = TopologicalSorter(rest)
+        try:
+            sorter.prepare()
+        except CycleError:
+            return [*first, *sorted(rest)]
+        ordered = list(first)
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready())
+            ordered += ready
+            sorter.done(*ready)
+        return ordered
+
     def closure(self, start: Iterable[BlockName], direction: str) -> set[BlockName]:
         """`start` with all blocks upstream or downstream of it."""
         neighbours: Mapping[BlockName, Iterable[BlockName]] = (

@@ -9,6 +9,7 @@ import hashlib
 import threading
 import traceback
 from collections.abc import Callable
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from cairn.io.api import active_connections
 from cairn.io.config import load_connections
 from cairn.io.pool import Databases
 from cairn.notebook.preview import PAGE_ROWS, describe, page
+from cairn.notebook.recorded import Recorded, RecordedRuns, iso
 from cairn.project.config import Project, find_project
 from cairn.project.pipeline import Pipeline
 from cairn.runtime.capture import routed_output
@@ -76,6 +78,9 @@ class Notebook:
         self.runner: Runner | None = None
         self.job: threading.Thread | None = None
         self.sample: dict[str, Any] | None = None  # a stream's variables with its sample
+        self.recorded = RecordedRuns(project, pipeline, self.databases)
+        self.at: dict[str, datetime] = {}  # when each block's own state last ended
+        self.shown: dict[str, Recorded] = {}  # blocks whose card shows a pipeline run's
 
     # -- state ---------------------------------------------------------------------------
     def _plan(self) -> tuple[Pipeline, Graph]:
@@ -84,7 +89,28 @@ class Notebook:
     def _block_state(self, block: str) -> dict[str, Any]:
         return self.state.setdefault(block, {
             "status": "never", "stale": True, "duration_s": None, "outputs": [],
-            "error": None, "logs": []})
+            "error": None, "logs": [], "origin": None})
+
+    def _ended(self, block: str) -> None:
+        self.at[block] = service.utc_now()
+        self._block_state(block)["origin"] = {"kind": "notebook", "at": iso(self.at[block])}
+
+    def _newer(self, block: BlockName, pipeline: Pipeline,
+               recorded: dict[BlockName, Recorded]) -> dict[str, Any] | None:
+        """The state of the block's latest pipeline run when it is newer than what the
+        notebook did with it (its own run going on always wins)."""
+        record = recorded.get(block)
+        own = self._block_state(block)
+        mine = self.at.get(block)
+        if (record is None or own["status"] in ("queued", "running")
+                or (mine is not None and mine >= record.at)):
+            self.shown.pop(block, None)
+            return None
+        self.shown[block] = record
+        changed = datetime.fromtimestamp(pipeline.blocks[block].file.stat().st_mtime, UTC)
+        finished = record.state["status"] not in ("queued", "running")
+        return {**record.state,
+                "stale": finished and changed.replace(tzinfo=None) > record.at}
 
     def _stale(self, pipeline: Pipeline, graph: Graph) -> dict[str, bool]:
         stale: dict[str, bool] = {}
@@ -103,11 +129,17 @@ class Notebook:
     def snapshot(self) -> dict[str, Any]:
         pipeline, graph = self._plan()
         stale = self._stale(pipeline, graph)
+        try:
+            recorded = self.recorded.latest()
+        finally:
+            if (self.job is None or not self.job.is_alive()
+                    or self.job is threading.current_thread()):
+                self.databases.close()  # let `cairn run` have the DuckDB file
         blocks: dict[str, dict[str, Any]] = {}
         for block in graph.order:
             state = self._block_state(block)
             state["stale"] = stale[block]
-            blocks[block] = state
+            blocks[block] = self._newer(block, pipeline, recorded) or state
             for unit, unit_state in self.state.items():  # the items of a mapped block
                 if unit.startswith(f"{block}[") and unit.endswith("]"):
                     blocks[unit] = unit_state
@@ -196,6 +228,7 @@ class Notebook:
             state = self._block_state(name)
             if state["status"] in ("queued", "running"):
                 state.update(status="failed", error=failure)
+                self._ended(name)
 
     def _check_item(self, pipeline: Pipeline, block: str | None, item: int) -> BlockName:
         if block is None or not pipeline.block_settings[BlockName(block)].map:
@@ -224,7 +257,11 @@ class Notebook:
             self.runner.interrupt()
 
     def page(self, block: str, name: str, offset: int, limit: int) -> dict[str, Any]:
-        outputs = self.runner.values.get(BlockName(block)) if self.runner else None
+        record = self.shown.get(block)
+        if record is not None:  # the card shows a pipeline run's outputs
+            outputs: Any = self.recorded.values(record, BlockName(block))
+        else:
+            outputs = self.runner.values.get(BlockName(block)) if self.runner else None
         if isinstance(outputs, StoredOutputs):  # a mapped block's lists
             outputs = {name: outputs.get(name)} if name in outputs.names() else None
         if outputs is None or name not in outputs:
@@ -250,6 +287,7 @@ class Notebook:
     def block_finished(self, block: BlockName, outcome: Outcome) -> None:
         state = self._block_state(block)
         state.update(status=outcome.status, duration_s=round(outcome.duration_s, 4))
+        self._ended(block)
         if outcome.status == "success":
             self.version[block] = self.version.get(block, 0) + 1
             outputs = outcome.outputs

@@ -8,6 +8,7 @@ outside the browser is never silently overwritten. `pipeline.yaml` is edited rou
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,10 @@ from cairn.project.config import Project
 from cairn.project.pipeline import BLOCK_SUFFIXES, PIPELINE_FILE, block_files
 
 SUFFIX_OF = {"python": ".py", "sql": ".sql", "r": ".R"}
+_PIPELINE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_NEW_PIPELINE = ("# Settings of this pipeline (docs/projects.md). Its blocks are the .py, .sql "
+                 "and .R files\n# of this folder; `blocks:` lists them in display order.\n"
+                 "description: \"\"\n")
 TEMPLATES = {
     "python": "# Top-level names are this block's outputs; names other blocks define are "
               "its inputs.\n",
@@ -122,21 +127,72 @@ def delete_block(project: Project, pipeline: str, block: str) -> None:
     _edit_settings(folder, remove)
 
 
-def _edit_settings(folder: Path, change: Any) -> None:
+def reorder_blocks(project: Project, pipeline: str, order: list[str]) -> None:
+    """Write `order` (every block of the pipeline, once) as the `blocks:` list of
+    pipeline.yaml: entries with settings keep them, other lines and comments stay."""
+    folder = project.pipeline_dir(pipeline)
+    files = block_files(folder)
+    if sorted(order) != sorted(files):
+        missing = sorted(set(files) - set(order))
+        extra = sorted(set(order) - set(files)) + sorted({b for b in order if order.count(b) > 1})
+        raise CairnError(Problem(
+            "bad-order", f"a new order must name every block of {pipeline} once"
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+            + (f"; unknown or repeated: {', '.join(extra)}" if extra else ""),
+            hint="reload the page: blocks were added, renamed or deleted meanwhile"))
+
+    def reorder(blocks: Any) -> None:
+        def name_of(entry: Any) -> Any:
+            return entry.get("name") if isinstance(entry, dict) else entry
+
+        entries = {name_of(entry): entry for entry in blocks}
+        unknown = [entry for entry in blocks if name_of(entry) not in files]
+        blocks[:] = [entries.get(name, name) for name in order] + unknown
+
+    _edit_settings(folder, reorder, create=True)
+
+
+def create_pipeline(project: Project, name: str) -> None:
+    """An empty pipeline: its folder with a pipeline.yaml saying what goes in it."""
+    if not _PIPELINE_NAME.fullmatch(name):
+        raise CairnError(Problem("bad-name", f"{name!r} cannot name a pipeline",
+                                 hint="use letters, digits, _ and -, starting with a letter"))
+    folder = project.pipelines_dir / name
+    if folder.exists():
+        raise CairnError(Problem("pipeline-exists", f"pipeline {name} exists already",
+                                 file=relative(folder, project.root)))
+    folder.mkdir(parents=True)
+    write_atomically(folder / PIPELINE_FILE, _NEW_PIPELINE.encode("utf-8"))
+
+
+def _edit_settings(folder: Path, change: Any, create: bool = False) -> None:
     """Apply `change` to the `blocks:` list of pipeline.yaml, keeping comments and order.
-    Without a `blocks:` list the display order is by file name, so there is nothing to do."""
+    Without a `blocks:` list the display order follows the DAG, so there is nothing to do,
+    unless `create` asks for the list (and the file) to be made."""
     import io
 
     from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     path = folder / PIPELINE_FILE
-    if not path.is_file():
+    if not path.is_file() and not create:
         return
     yaml = YAML()
-    document = yaml.load(path.read_text(encoding="utf-8"))
-    if not isinstance(document, dict) or not isinstance(document.get("blocks"), list):
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    document = yaml.load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if document is None and create:  # no file, or an empty one
+        document = CommentedMap()
+    if not isinstance(document, dict):
         return
+    if not isinstance(document.get("blocks"), list):
+        if not create:
+            return
+        document["blocks"] = CommentedSeq()
     change(document["blocks"])
+    if not document["blocks"]:
+        document["blocks"].fa.set_flow_style()  # `blocks: []`, not `blocks:` (null)
+    else:
+        document["blocks"].fa.set_block_style()
     buffer = io.StringIO()
     yaml.dump(document, buffer)
     write_atomically(path, buffer.getvalue().encode("utf-8"))

@@ -13,6 +13,7 @@ from cairn.errors import CairnError, Problem
 from cairn.notebook.session import Notebooks, NotebookSession, WorkerGone
 from cairn.server.auth import allowed
 
+NO_SUCH_PIPELINE = 4404  # the WebSocket's close code for a pipeline that does not exist
 router = APIRouter(prefix="/api/notebooks")
 events = APIRouter(prefix="/api/notebooks")  # the WebSocket checks its token itself
 
@@ -86,7 +87,15 @@ async def stream(websocket: WebSocket, pipeline: str) -> None:
         await websocket.close(code=4401, reason="a valid token is required")
         return
     await websocket.accept()
-    session = _notebooks(websocket).get(pipeline)
+    try:
+        session = _notebooks(websocket).get(pipeline)
+    except CairnError as error:
+        # Accepted first so the browser sees the code (a refused handshake is only 1006):
+        # the page shows that the pipeline does not exist and does not reconnect.
+        await websocket.close(code=NO_SUCH_PIPELINE,
+                              reason=error.problems[0].message.encode()[:120].decode(
+                                  errors="ignore"))
+        return
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     session.listeners.add(queue)
     try:

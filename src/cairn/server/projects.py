@@ -76,6 +76,28 @@ def get_pipeline(pipeline: str, request: Request) -> dict[str, Any]:
     return {"name": pipeline, "blocks": blocks, "graph": graph_json(project, loaded, graph)}
 
 
+class NewPipeline(BaseModel):
+    name: str
+
+
+@router.post("/pipelines", status_code=status.HTTP_201_CREATED)
+def create_pipeline(body: NewPipeline, request: Request) -> dict[str, Any]:
+    """An empty pipeline (a folder with a pipeline.yaml), for the notebook to fill."""
+    editing.create_pipeline(project_of(request), body.name)
+    return get_pipeline(body.name, request)
+
+
+class Order(BaseModel):
+    blocks: list[str]
+
+
+@router.put("/pipelines/{pipeline}/order")
+def reorder_blocks(pipeline: str, body: Order, request: Request) -> dict[str, Any]:
+    """Write the notebook's order of the cards as the `blocks:` list of pipeline.yaml."""
+    editing.reorder_blocks(project_of(request), pipeline, body.blocks)
+    return get_pipeline(pipeline, request)
+
+
 class Sources(BaseModel):
     sources: dict[str, str] = {}
 

@@ -432,6 +432,20 @@ class MetadataStore:
         with self.engine.connect() as connection:
             return connection.execute(query.order_by(block_runs.c.id.desc()).limit(1)).first()
 
+    def latest_block_runs(self, pipeline: str) -> list[Row[Any]]:
+        """The newest attempt recorded for each block of a pipeline, whatever its status,
+        with its run's trigger and start (items of mapped blocks left out)."""
+        newest = (select(func.max(block_runs.c.id))
+                  .where(block_runs.c.pipeline == pipeline,
+                         ~block_runs.c.block.contains("[", autoescape=True))
+                  .group_by(block_runs.c.block))
+        query = (select(block_runs, runs.c.trigger,
+                        runs.c.started_at.label("run_started_at"))
+                 .join(runs, runs.c.id == block_runs.c.run_id)
+                 .where(block_runs.c.id.in_(newest)))
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).all())
+
     def successful_items(self, run_id: RunId, block: BlockName) -> dict[str, str]:
         """The items of a mapped block that succeeded in a run: `{block[i]: outputs}`."""
         query = select(block_runs.c.block, block_runs.c.outputs).where(
