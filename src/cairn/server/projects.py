@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from cairn import service
 from cairn.errors import relative
 from cairn.graph.build import Graph
-from cairn.project import editing
+from cairn.project import editing, rename
 from cairn.project.config import Project
 from cairn.project.pipeline import Pipeline
 from cairn.server.history import run_json
@@ -46,6 +46,7 @@ def graph_json(project: Project, pipeline: Pipeline, graph: Graph) -> dict[str, 
         "edges": [{"from": e.source, "to": e.target, "names": list(e.names)}
                   for e in graph.edges()],
         "errors": [problem(p) for p in graph.problems],
+        "warnings": [problem(p) for p in graph.warnings],
         "layers": layers,
     }
 
@@ -139,11 +140,22 @@ def save_block(pipeline: str, block: str, body: Save,
 
 class Rename(BaseModel):
     name: str
+    # Rewrite the blocks that read the old name to read the new one.
+    update_readers: bool = False
 
 
 @router.post("/pipelines/{pipeline}/blocks/{block}/rename")
 def rename_block(pipeline: str, block: str, body: Rename, request: Request) -> dict[str, Any]:
-    return asdict(editing.rename_block(project_of(request), pipeline, block, body.name))
+    renamed = rename.rename_block(project_of(request), pipeline, block, body.name,
+                                  body.update_readers)
+    return {**asdict(renamed.block), "readers": [asdict(r) for r in renamed.readers]}
+
+
+@router.get("/pipelines/{pipeline}/blocks/{block}/readers")
+def block_readers(pipeline: str, block: str, request: Request) -> dict[str, Any]:
+    """The blocks a rename would leave reading a name nothing defines."""
+    readers = rename.readers_of(project_of(request), pipeline, block)
+    return {"readers": [asdict(r) for r in readers]}
 
 
 @router.delete("/pipelines/{pipeline}/blocks/{block}", status_code=status.HTTP_204_NO_CONTENT)
