@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy
@@ -107,3 +110,22 @@ def test_unreachable_database_is_a_clear_error(project: ProjectFolder,
     project.pipeline("p", {"a.py": "a = 1\n"})
     with pytest.raises(service.CairnError, match="cannot open the metadata database"):
         service.run_pipeline(project.load(), "p", observer)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_processes_opening_a_new_history_at_once_create_it_once(
+        database: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = (f"sqlite:///{tmp_path / 'cairn.db'}" if database == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    opener = ("import sys\nfrom cairn.store.metadata import MetadataStore\n"
+              "MetadataStore(sys.argv[1]).close()\n")
+    processes = [subprocess.Popen([sys.executable, "-c", opener, url], text=True,
+                                  stderr=subprocess.PIPE) for _ in range(6)]
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    store = MetadataStore(url)
+    try:
+        exercise(store)
+    finally:
+        store.close()

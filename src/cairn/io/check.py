@@ -33,7 +33,7 @@ def check_connection(connection: Connection) -> str | None:
     """Why the connection cannot be reached, or None when it answers."""
     try:
         if connection.kind == "duckdb":
-            _check_duckdb(connection.path())
+            _check_duckdb(connection)
         elif connection.kind == "files":
             _check_files(connection)
         elif connection.is_broker:
@@ -45,15 +45,12 @@ def check_connection(connection: Connection) -> str | None:
     return None
 
 
-def _check_duckdb(path: Path) -> None:
-    import duckdb
+def _check_duckdb(connection: Connection) -> None:
+    from cairn.io.duckdb_share import shared_duckdb
 
-    # A missing file is created, as the first run would; an existing one is only read, so
-    # the test neither changes it nor waits for a writer.
-    exists = path.exists()
-    if not exists:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(path), read_only=exists) as database:
+    # Through the project's lock on the file, so a test waits its turn instead of failing
+    # on a running block's lock; not for long, though: a busy file is an answer too.
+    with shared_duckdb(connection.path()).connection(connection.name, timeout=10) as database:
         database.execute("SELECT 1").fetchall()
 
 

@@ -43,6 +43,9 @@ class _SQLSettings(_Settings):
 class DuckDBSettings(_SQLSettings):
     kind: Literal["duckdb"]
     path: str
+    # Seconds a block waits for the project's other processes to be done with the file
+    # (`duckdb_share.LOCK_TIMEOUT_S` when not set).
+    lock_timeout: float | None = Field(default=None, gt=0)
 
 
 class SQLiteSettings(_Settings):

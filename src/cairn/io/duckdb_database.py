@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cairn.errors import CairnError, Problem
 from cairn.io.database import (
     Database,
     Policy,
@@ -18,6 +17,7 @@ from cairn.io.database import (
     policy_refusal,
     statement_error,
 )
+from cairn.io.duckdb_share import LOCK_TIMEOUT_S, shared_duckdb
 
 
 def quote(name: str) -> str:
@@ -25,38 +25,28 @@ def quote(name: str) -> str:
 
 
 class DuckDBDatabase(Database):
-    """One DuckDB connection per process, opened on first use; a cursor per block."""
+    """A DuckDB file, shared with the project's other processes: each use (a block, a
+    query) holds the file's inter-process lock and a cursor of this process's connection."""
 
     param_prefix = "$"
 
     def __init__(self, connection: Any) -> None:
         super().__init__(connection)
         self.path = connection.path()
-        self._connection: Any = None
-        self._lock = threading.Lock()
+        self._shared = shared_duckdb(self.path)
+        self._timeout = float(connection.settings.get("lock_timeout", LOCK_TIMEOUT_S))
 
-    def _cursor(self) -> Any:
-        with self._lock:
-            if self._connection is None:
-                import duckdb
-
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    self._connection = duckdb.connect(str(self.path))
-                except duckdb.Error as error:
-                    raise CairnError(
-                        Problem(
-                            "warehouse",
-                            f"cannot open the DuckDB database {self.path} "
-                            f"(connection {self.connection.name}): {error}",
-                            hint="another process may be using it; wait for it to finish",
-                        )
-                    ) from None
-            cursor = self._connection.cursor()
-        if self.schema:
-            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
-            cursor.execute(f"SET search_path = '{self.schema},main'")
-        return cursor
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        with self._shared.connection(self.connection.name, self._timeout) as connection:
+            cursor = connection.cursor()
+            try:
+                if self.schema:
+                    cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
+                    cursor.execute(f"SET search_path = '{self.schema},main'")
+                yield cursor
+            finally:
+                cursor.close()
 
     def qualified(self, table: str) -> str:
         return f"{quote(self.schema)}.{quote(table)}" if self.schema else quote(table)
@@ -70,9 +60,12 @@ class DuckDBDatabase(Database):
         return None if row is None else ("view" if row[0] == "VIEW" else "table")
 
     def run(self, work: SQLWork) -> SQLResult:
+        with self._cursor() as cursor:
+            return self._run(cursor, work)
+
+    def _run(self, cursor: Any, work: SQLWork) -> SQLResult:
         import duckdb
 
-        cursor = self._cursor()
         try:
             cursor.begin()
             for name, frame in work.frames.items():
@@ -98,8 +91,6 @@ class DuckDBDatabase(Database):
         except BaseException:
             cursor.rollback()
             raise
-        finally:
-            cursor.close()
 
     def _materialize(self, cursor: Any, work: SQLWork, query: str) -> None:
         target = self.qualified(work.target)
@@ -129,19 +120,13 @@ class DuckDBDatabase(Database):
         return self.query(f"SELECT * FROM {self.qualified(table)}{suffix}")
 
     def count(self, table: str) -> int:
-        cursor = self._cursor()
-        try:
+        with self._cursor() as cursor:
             return self._count(cursor, table)
-        finally:
-            cursor.close()
 
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
-        cursor = self._cursor()
-        try:
+        with self._cursor() as cursor:
             return cursor.sql(sql, params=dict(parameters) if parameters else None
                               ).to_arrow_table()
-        finally:
-            cursor.close()
 
     def write(self, table: str, frame: Any, policy: Policy = "replace") -> int:
         from cairn.blocks.sql_analysis import Statement
@@ -154,8 +139,5 @@ class DuckDBDatabase(Database):
         self.query("SELECT 1")
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        self._shared.close_if_idle()  # else the file passes on when its last use ends
 

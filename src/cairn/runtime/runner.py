@@ -27,6 +27,7 @@ from cairn.blocks.spec import BlockSpec
 from cairn.errors import BlockError
 from cairn.graph.build import Graph
 from cairn.ids import BlockName, RunId, VariableName
+from cairn.io.duckdb_share import warehouse_user
 from cairn.io.secrets import redact
 from cairn.project.conditions import evaluate, gate
 from cairn.project.pipeline import Pipeline, SensorSettings
@@ -511,6 +512,8 @@ class Runner:
         sink = LogSink(self.store.log_path(self.run_id, unit), unit, attempt.recorded,
                         self.observer)
         sensor = self.pipeline.block_settings[block].sensor
+        # Named to other processes waiting for a DuckDB file this block holds.
+        warehouse_user.set(f"block {unit} of run {self.run_id} ({self.pipeline.name})")
         started = time.perf_counter()
         _sleep(delay)
         cpu_started = time.thread_time()

@@ -20,7 +20,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.engine import Connection, Row
@@ -28,8 +27,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cairn.errors import CairnError, Problem
 from cairn.ids import BlockName, RunId
+from cairn.store.migrate import migrate
 from cairn.store.schema import (
-    HEAD_REVISION,
     alert_deliveries,
     alert_incidents,
     block_runs,
@@ -105,7 +104,7 @@ class MetadataStore:
         self.url = url
         try:
             self.engine = _connect_engine(url)
-            self._migrate()
+            migrate(self.engine)
         except SQLAlchemyError as error:
             raise CairnError(
                 Problem(
@@ -115,30 +114,6 @@ class MetadataStore:
                     hint="check `metadata_db` in cairn.yaml and that the server is running",
                 )
             ) from None
-
-    def _migrate(self) -> None:
-        with self.engine.connect() as connection:
-            try:
-                version = connection.execute(
-                    text("SELECT version_num FROM alembic_version")).scalar()
-                if version == HEAD_REVISION:
-                    return  # the common case: no need to load Alembic at all
-            except SQLAlchemyError:
-                connection.rollback()
-                version = None
-        if version is not None and version > HEAD_REVISION:  # revisions are numbered
-            raise CairnError(Problem(
-                "metadata-db", f"the metadata database {self.engine.url!r} was upgraded by a "
-                f"newer Cairn (schema {version}; this Cairn knows up to {HEAD_REVISION})",
-                hint="upgrade Cairn, or point `metadata_db` in cairn.yaml elsewhere"))
-        from alembic import command
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
 
     # -- writing -------------------------------------------------------------------------
     def create_run(
