@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect, status
@@ -87,6 +88,13 @@ async def stream(websocket: WebSocket, pipeline: str) -> None:
         await websocket.close(code=4401, reason="a valid token is required")
         return
     await websocket.accept()
+    # A page closed or reloaded, or the worker ended or hangs: the socket just ends (the
+    # page reconnects and shows the worker's state); nothing for the server's log.
+    with contextlib.suppress(WebSocketDisconnect, WorkerGone, TimeoutError):
+        await _send_events(websocket, pipeline)
+
+
+async def _send_events(websocket: WebSocket, pipeline: str) -> None:
     try:
         session = _notebooks(websocket).get(pipeline)
     except CairnError as error:
@@ -98,6 +106,7 @@ async def stream(websocket: WebSocket, pipeline: str) -> None:
         return
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     session.listeners.add(queue)
+    closed: asyncio.Future[Any] | None = None
     try:
         if session.status != "dead":
             state = await run_in_threadpool(session.request, "state")
@@ -114,7 +123,7 @@ async def stream(websocket: WebSocket, pipeline: str) -> None:
                 event.cancel()
                 break
             await websocket.send_json(event.result())
-    except (WebSocketDisconnect, WorkerGone):
-        pass
     finally:
         session.listeners.discard(queue)
+        if closed is not None:
+            closed.cancel()
