@@ -11,6 +11,7 @@ import type {
   Problem,
   ProjectInfo,
   Proposal,
+  Reader,
   Run,
   RunDetail,
   StreamState,
@@ -132,8 +133,13 @@ export const api = {
     request<Block>("POST", `/api/pipelines/${e(p)}/blocks`, { name, language }),
   saveBlock: (p: string, b: string, source: string, baseHash: string | null) =>
     request<Block>("PUT", `/api/pipelines/${e(p)}/blocks/${e(b)}`, { source, base_hash: baseHash }),
-  renameBlock: (p: string, b: string, name: string) =>
-    request<Block>("POST", `/api/pipelines/${e(p)}/blocks/${e(b)}/rename`, { name }),
+  renameBlock: (p: string, b: string, name: string, updateReaders = false) =>
+    request<Block & { readers: Reader[] }>("POST", `/api/pipelines/${e(p)}/blocks/${e(b)}/rename`, {
+      name,
+      update_readers: updateReaders,
+    }),
+  readers: (p: string, b: string) =>
+    request<{ readers: Reader[] }>("GET", `/api/pipelines/${e(p)}/blocks/${e(b)}/readers`),
   deleteBlock: (p: string, b: string) =>
     request<void>("DELETE", `/api/pipelines/${e(p)}/blocks/${e(b)}`),
 

@@ -8,6 +8,20 @@ export interface Problem {
   file: string | null;
   line: number | null;
   hint: string | null;
+  /** `unknown-input` warnings: the block, the name it reads and defined names like it. */
+  block?: string;
+  name?: string;
+  suggestions?: string[];
+}
+
+/** A block that reads a block's name (docs/api.md, rename). */
+export interface Reader {
+  block: string;
+  file: string;
+  language: Language;
+  /** False for R and templated SQL: updated by hand. */
+  updatable: boolean;
+  updated: boolean;
 }
 
 export interface Block {
@@ -39,6 +53,8 @@ export interface Graph {
   blocks: { name: string; language: Language; file: string; notes?: BlockNotes }[];
   edges: GraphEdge[];
   errors: Problem[];
+  /** Names blocks read that nothing defines: shown, but they do not stop a run. */
+  warnings: Problem[];
   layers: string[][];
 }
 

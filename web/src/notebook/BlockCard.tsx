@@ -7,6 +7,8 @@ import { Editor } from "./Editor";
 import { ItemsStrip } from "./Items";
 import { NoteChips } from "./Notes";
 import { ErrorView, Logs, Outputs } from "./Outputs";
+import { RenameForm } from "./RenameForm";
+import { Warnings } from "./Warnings";
 
 const LANGUAGE_LABEL = { python: "Python", sql: "SQL", r: "R" } as const;
 
@@ -37,7 +39,6 @@ export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
   const notes = useKey(ctl.notes, name);
   const items = useKey(ctl.items, name);
   const [mode, setMode] = useState<"none" | "rename" | "delete">("none");
-  const [newName, setNewName] = useState(name);
 
   if (!file) return null;
   const { block } = file;
@@ -50,15 +51,6 @@ export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
     .map((p) => p.line)
     .filter((l): l is number => typeof l === "number")
     .join(",");
-
-  const submitRename = async () => {
-    const target = newName.trim();
-    if (!target || target === name) {
-      setMode("none");
-      return;
-    }
-    if (await ctl.rename(name, target)) setMode("none");
-  };
 
   return (
     <section
@@ -111,10 +103,7 @@ export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
           </button>
           <button
             data-testid={`rename-${name}`}
-            onClick={() => {
-              setNewName(name);
-              setMode(mode === "rename" ? "none" : "rename");
-            }}
+            onClick={() => setMode(mode === "rename" ? "none" : "rename")}
           >
             Rename
           </button>
@@ -125,32 +114,7 @@ export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
       </header>
       <BlockAssist name={name} failed={status === "failed"} />
 
-      {mode === "rename" && (
-        <form
-          className="inline-form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void submitRename();
-          }}
-        >
-          <label>
-            New name{" "}
-            <input
-              autoFocus
-              data-testid={`rename-input-${name}`}
-              value={newName}
-              onChange={(e) => setNewName(e.target.value)}
-              onKeyDown={(e) => e.key === "Escape" && setMode("none")}
-            />
-          </label>
-          <button type="submit" data-testid={`rename-submit-${name}`}>
-            Rename
-          </button>
-          <button type="button" onClick={() => setMode("none")}>
-            Cancel
-          </button>
-        </form>
-      )}
+      {mode === "rename" && <RenameForm name={name} onDone={() => setMode("none")} />}
       {mode === "delete" && (
         <div className="inline-form">
           Delete {block.file}?{" "}
@@ -191,6 +155,7 @@ export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
           ))}
         </ul>
       )}
+      <Warnings name={name} />
 
       <Editor
         key={block.language}

@@ -23,7 +23,14 @@ import { useNotebook } from "./context";
 import { involvedBlocks } from "./controller";
 import { NoteChips } from "./Notes";
 
-type BlockNodeData = { name: string; language: string; errors: string[]; notes: BlockNotes | undefined };
+type BlockNodeData = {
+  name: string;
+  language: string;
+  errors: string[];
+  /** Names the block reads that no block defines (amber, with a tooltip). */
+  warnings: string[];
+  notes: BlockNotes | undefined;
+};
 type BlockNode = Node<BlockNodeData, "block">;
 type NamesEdgeData = { from: string; to: string; label: string; span: number };
 type NamesEdge = Edge<NamesEdgeData, "names">;
@@ -39,11 +46,16 @@ const BlockNodeView = memo(function BlockNodeView({ data }: NodeProps<BlockNode>
   const items = useKey(ctl.items, data.name);
   const status = state?.status ?? "never";
   const hasError = data.errors.length > 0;
+  const hasWarning = !hasError && data.warnings.length > 0;
   return (
     <div
-      className={`graph-node status-${status}${hasError ? " has-error" : ""}`}
+      className={`graph-node status-${status}${hasError ? " has-error" : ""}${hasWarning ? " has-warning" : ""}`}
       data-testid={`graph-node-${data.name}`}
-      title={hasError ? data.errors.join("\n") : `${data.name} (${data.language}): ${status}`}
+      title={
+        hasError || hasWarning
+          ? [...data.errors, ...data.warnings].join("\n")
+          : `${data.name} (${data.language}): ${status}`
+      }
       style={{ width: NODE_W }}
     >
       <Handle type="target" position={Position.Top} isConnectable={false} />
@@ -105,6 +117,12 @@ function layout(graph: Graph): { nodes: BlockNode[]; edges: NamesEdge[] } {
       errors.set(name, [...(errors.get(name) ?? []), problem.message]);
     }
   }
+  const warnings = new Map<string, string[]>();
+  for (const w of graph.warnings ?? []) {
+    if (!w.block) continue;
+    const text = `${w.file}:${w.line}: reads '${w.name}', which no block defines${w.hint ? ` — ${w.hint}` : ""}`;
+    warnings.set(w.block, [...(warnings.get(w.block) ?? []), text]);
+  }
   const language = new Map(graph.blocks.map((b) => [b.name, b.language]));
   const notes = new Map(graph.blocks.map((b) => [b.name, b.notes]));
   const placed = new Set<string>();
@@ -147,6 +165,7 @@ function layout(graph: Graph): { nodes: BlockNode[]; edges: NamesEdge[] } {
             name,
             language: language.get(name) ?? "",
             errors: errors.get(name) ?? [],
+            warnings: warnings.get(name) ?? [],
             notes: notes.get(name) && Object.keys(notes.get(name)!).length ? notes.get(name) : undefined,
           },
         });

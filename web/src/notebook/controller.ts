@@ -14,6 +14,7 @@ import type {
   NotebookState,
   Pipeline,
   Problem,
+  Reader,
   WorkerStatus,
 } from "../types";
 
@@ -112,6 +113,8 @@ export class NotebookController {
   readonly states = new KeyedStore<BlockState>();
   /** Graph problems located in each block's file. */
   readonly problems = new KeyedStore<Problem[]>();
+  /** Graph warnings of each block: names it reads that no block defines. */
+  readonly warnings = new KeyedStore<Problem[]>();
   /** The graph's notes of each block (conditions, trigger rule, fan-out, map). */
   readonly notes = new KeyedStore<BlockNotes>();
   /** The items of each mapped block (its units `block[i]`, whose states are in `states`
@@ -290,6 +293,7 @@ export class NotebookController {
     for (const key of this.states.keys()) if (itemOf(key)?.[0] === name) this.putState(key, undefined);
     this.syncItems();
     this.problems.set(name, undefined);
+    this.warnings.set(name, undefined);
     this.drafts.delete(name);
   }
 
@@ -449,12 +453,21 @@ export class NotebookController {
     });
   }
 
-  async rename(old: string, name: string): Promise<boolean> {
+  /** The blocks renaming `name` would leave reading a name nothing defines. */
+  async readersOf(name: string): Promise<Reader[]> {
+    return (await api.readers(this.pipeline, name)).readers;
+  }
+
+  /** Rename a block; `readers` (from `readersOf`) are rewritten to read the new name, their
+   * unsaved edits saved first. */
+  async rename(old: string, name: string, readers: Reader[] = []): Promise<boolean> {
     const file = this.files.get(old);
     if (!file || old === name) return false;
+    const updating = readers.filter((r) => r.updatable).map((r) => r.block);
+    if (updating.length && !(await this.saveDirty(updating))) return false;
     return this.mutate(async () => {
       try {
-        const block = await api.renameBlock(this.pipeline, old, name);
+        const { readers: rewritten, ...block } = await api.renameBlock(this.pipeline, old, name, updating.length > 0);
         const text = this.textOf(old);
         this.forget(old);
         const dirty = text !== block.source;
@@ -463,6 +476,7 @@ export class NotebookController {
         this.order.set(this.order.get().map((n) => (n === old ? block.name : n)));
         this.scheduleAnalyze();
         void this.refreshStates();
+        if (rewritten.some((r) => r.updated)) setTimeout(() => void this.poll()); // their new text
         return true;
       } catch (error) {
         const now = this.files.get(old);
@@ -525,6 +539,14 @@ export class NotebookController {
       const next = byBlock.get(name);
       const prev = this.problems.get(name);
       if (!deepEqual(prev, next)) this.problems.set(name, next);
+    }
+    const warned = new Map<string, Problem[]>();
+    for (const warning of graph.warnings ?? []) {
+      if (warning.block) warned.set(warning.block, [...(warned.get(warning.block) ?? []), warning]);
+    }
+    for (const name of new Set([...this.warnings.keys(), ...warned.keys()])) {
+      const next = warned.get(name);
+      if (!deepEqual(this.warnings.get(name), next)) this.warnings.set(name, next);
     }
     const notes = new Map<string, BlockNotes>();
     for (const b of graph.blocks) if (b.notes && Object.keys(b.notes).length) notes.set(b.name, b.notes);
