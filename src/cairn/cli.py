@@ -17,6 +17,7 @@ from cairn.cli_stats import stats
 from cairn.cli_stream import stream
 from cairn.cli_streams import streams_app
 from cairn.errors import CairnError
+from cairn.times import shown
 
 app = typer.Typer(
     help="Cairn runs data pipelines made of Python and SQL block files.\n\n"
@@ -251,7 +252,7 @@ def runs(
     try:
         records = metadata.list_runs(pipeline, limit)
         table = Table(title="Runs", title_justify="left")
-        for column in ("run", "pipeline", "status", "started (UTC)", "duration", "blocks",
+        for column in ("run", "pipeline", "status", "started", "duration", "blocks",
                        "trigger"):
             table.add_column(column, no_wrap=True)
         for record in records:
@@ -259,7 +260,7 @@ def runs(
             latest = {b.block: b.status for b in blocks}
             ok = sum(1 for s in latest.values() if s == "success")
             table.add_row(record.id, record.pipeline, styled(record.status),
-                          record.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                          shown(record.started_at),
                           f"{record.duration_s:.2f}s" if record.duration_s is not None else "",
                           f"{ok}/{len(json.loads(record.blocks))} ok", record.trigger or "")
     finally:
@@ -518,12 +519,12 @@ def triggers(
         if name is not None:
             set_paused(found, pipeline, name, paused)
     table = Table(title="Triggers", title_justify="left")
-    for column in ("pipeline", "trigger", "when", "catch-up", "state", "next (UTC)"):
+    for column in ("pipeline", "trigger", "when", "catch-up", "state", "next"):
         table.add_column(column, no_wrap=True)
     for row in list_triggers(found, pipeline):
         table.add_row(row.pipeline, row.trigger, row.when, row.catch_up,
                       "paused" if row.paused else "active",
-                      row.next_fire.strftime("%Y-%m-%d %H:%M:%S") if row.next_fire else "")
+                      shown(row.next_fire))
     _console().print(table if table.row_count else "no triggers")
 
 

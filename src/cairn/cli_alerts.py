@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from cairn.times import shown
+
 alerts_app = typer.Typer(help="Alert channels of cairn.yaml: test them, list them, and see "
                          "incidents and delivery attempts.", no_args_is_help=True)
 
@@ -72,17 +74,17 @@ def alerts_history(
     finally:
         metadata.close()
     table = Table(title="Alert incidents", title_justify="left")
-    for column in ("incident", "created (UTC)", "pipeline", "event", "run", "channel",
+    for column in ("incident", "created", "pipeline", "event", "run", "channel",
                    "attempts"):
         table.add_column(column, overflow="fold")
     for row in rows:
         incident = row.incident
         for name in row.channels or ["(none)"]:
             attempts = [d for d in row.deliveries if d.channel == name]
-            shown = "\n".join(
-                f"{d.attempt}. {styled(d.status)} {d.at:%H:%M:%S}"
+            tried = "\n".join(
+                f"{d.attempt}. {styled(d.status)} {shown(d.at)}"
                 + (f" {escape(d.error)}" if d.error else "") for d in attempts) or "pending"
-            table.add_row(str(incident.id), f"{incident.created_at:%Y-%m-%d %H:%M:%S}",
+            table.add_row(str(incident.id), shown(incident.created_at),
                           escape(incident.pipeline), incident.event, incident.run_id or "",
-                          escape(name), shown)
+                          escape(name), tried)
     _console().print(table if rows else "no alerts yet")

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from cairn.times import shown
+
 _VERSION = re.compile(r"v(\d+)")
 
 
@@ -59,13 +61,13 @@ def _list(found: Any, words: list[str], history: bool) -> None:
         return
     table = Table(title="Checkpoint history" if history else "Checkpoints",
                   title_justify="left")
-    for column in ("pipeline", "block", "name", "version", "value", "set by", "at (UTC)",
+    for column in ("pipeline", "block", "name", "version", "value", "set by", "at",
                    "note"):
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(row.pipeline, row.block, row.name, str(row.version),
                       escape(row.value if row.value is not None else "(none)"),
-                      escape(row.run_id or row.source), f"{row.created_at:%Y-%m-%d %H:%M:%S}",
+                      escape(row.run_id or row.source), shown(row.created_at),
                       escape(row.note or ""))
     console.print(table)
 

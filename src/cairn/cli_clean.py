@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from cairn.times import shown
+
 
 def clean(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be "
@@ -36,13 +38,13 @@ def clean(
         console.print("nothing to clean")
         return
     table = Table(title=f"Runs cleaned{' (dry run)' if dry_run else ''}", title_justify="left")
-    for column in ("run", "pipeline", "started (UTC)", verb, "size", "record", "kept (latest)"):
+    for column in ("run", "pipeline", "started", verb, "size", "record", "kept (latest)"):
         table.add_column(column, overflow="fold")
     for removal in report.removals:
         table.add_row(
             removal.run_id,
             removal.pipeline or "[dim](no record)[/]",
-            f"{removal.started_at:%Y-%m-%d %H:%M}" if removal.started_at else "",
+            shown(removal.started_at),
             f"{len(removal.paths)} files/folders" if removal.paths else "",
             human_bytes(removal.bytes),
             "deleted" if removal.record else "" if removal.pipeline is None else "kept",

@@ -3,11 +3,12 @@ blocks, over a window of days (the numbers of the web UI's dashboard)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from cairn.times import shown
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -48,16 +49,16 @@ def _health_table(rows: list[Health], days: int) -> Table:
     from cairn.cli_display import styled
 
     table = Table(title=f"Pipelines, last {days} days", title_justify="left")
-    for column in ("pipeline", "last run", "status", "started (UTC)", "runs", "success",
-                   "p50", "p95", "active", "next run (UTC)"):
+    for column in ("pipeline", "last run", "status", "started", "runs", "success",
+                   "p50", "p95", "active", "next run"):
         table.add_column(column, no_wrap=True)
     for row in rows:
         last = row.last_run
         table.add_row(row.pipeline, last.id if last else "never",
-                      styled(last.status) if last else "", _time(last.started_at if last else None),
+                      styled(last.status) if last else "", shown(last.started_at if last else None),
                       str(row.runs), _rate(row.success_rate), _seconds(row.p50_s),
                       _seconds(row.p95_s), str(row.active or ""),
-                      _time(row.next_run) if row.problem is None else "[red]broken[/]")
+                      shown(row.next_run) if row.problem is None else "[red]broken[/]")
     return table
 
 
@@ -73,17 +74,17 @@ def _print_trend(found: Trend) -> None:
     console.print(f"[bold]{escape(h.pipeline)}[/], last {h.days} days: {h.runs} finished runs, "
                   f"{h.failures} failed, success {_rate(h.success_rate)}, "
                   f"p50 {_seconds(h.p50_s) or '-'}, p95 {_seconds(h.p95_s) or '-'}; "
-                  f"next run {_time(h.next_run) or 'not scheduled'}")
+                  f"next run {shown(h.next_run) or 'not scheduled'}")
     if h.problem:
         console.print(f"[red]{escape(h.problem)}[/]")
     if not found.runs:
         return
     runs = Table(title=f"Latest runs (of {len(found.runs)})", title_justify="left")
-    for column in ("run", "started (UTC)", "status", "trigger", "duration", "rows out",
+    for column in ("run", "started", "status", "trigger", "duration", "rows out",
                    "output", "peak memory", "CPU"):
         runs.add_column(column, no_wrap=True)
     for run in found.runs[::-1][:RECENT_RUNS]:
-        runs.add_row(run.id, _time(run.started_at), styled(run.status), run.trigger or "",
+        runs.add_row(run.id, shown(run.started_at), styled(run.status), run.trigger or "",
                      _seconds(run.duration_s),
                      "" if run.rows_out is None else f"{run.rows_out:,}",
                      human_bytes(run.output_bytes), human_bytes(run.peak_memory_bytes),
@@ -104,10 +105,6 @@ def _print_trend(found: Trend) -> None:
         blocks.add_row(block.block, str(block.runs), str(block.failures),
                        _seconds(block.p50_s), _seconds(block.p95_s))
     console.print(blocks)
-
-
-def _time(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
 def _seconds(value: float | None) -> str:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cairn.times import shown
+
 if TYPE_CHECKING:
     from cairn.stream.manage import StreamView
 
@@ -42,7 +44,7 @@ def streams_list(project: ProjectOption = None) -> None:
         return
     table = Table(title="Streams", title_justify="left")
     for column in ("stream", "source", "status", "in", "out", "dead", "msg/s", "lag", "p50 ms",
-                   "p99 ms", "restarts", "started (UTC)", "heartbeat", "run"):
+                   "p99 ms", "restarts", "started", "heartbeat", "run"):
         table.add_column(column, no_wrap=column not in ("source", "run"),
                          justify="right" if column in _NUMERIC else "left")
     for view in views:
@@ -50,14 +52,14 @@ def streams_list(project: ProjectOption = None) -> None:
                       f"{view.messages_out:,}", _count(view.dead_letters), _number(view.rate),
                       _number(view.lag), _number(view.latency_p50_ms),
                       _number(view.latency_p99_ms), _count(view.restarts),
-                      f"{view.started_at:%Y-%m-%d %H:%M:%S}" if view.started_at else "",
+                      shown(view.started_at),
                       _ago(view), view.run_id or "")
     console.print(table)
     for view in views:  # errors in full, under the table, where they cannot be missed
         if view.problem:
             console.print(f"[red]{view.pipeline}: pipeline.yaml:[/] {escape(view.problem)}")
         if view.last_error:
-            when = f" at {view.last_error_at:%Y-%m-%d %H:%M:%S} UTC" if view.last_error_at else ""
+            when = f" at {shown(view.last_error_at)}" if view.last_error_at else ""
             console.print(f"[red]{view.pipeline}: last error{when}:[/] "
                           f"{escape(view.last_error)}")
 

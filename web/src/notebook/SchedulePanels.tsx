@@ -15,13 +15,6 @@ const RECENT_RUNS = 10;
 /** After a shown next fire time passes, refresh this much later (the scheduler's tick). */
 const AFTER_FIRE_MS = 400;
 
-/** An API time (ISO, UTC) as `2025-01-31 06:00:00 UTC`. */
-export function formatUtc(iso: string): string {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return iso;
-  return `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
-}
-
 /** How far ahead `target` is: "in 3 s", "in 5 min", "in 2 h", "in 3 d"; null once passed. */
 export function formatUntil(target: number, now: number): string | null {
   const ms = target - now;
@@ -186,7 +179,7 @@ const TriggerRow = memo(function TriggerRow({
           <span className="muted">{kind === "schedule" ? "none (schedule ended)" : "on event"}</span>
         ) : (
           <>
-            <div className={paused ? "mono small muted" : "mono small"}>{formatUtc(next_fire)}</div>
+            <div className={paused ? "mono small muted" : "mono small"}>{formatTime(next_fire)}</div>
             <div className="muted small">{paused ? "paused" : (until ?? "due now")}</div>
           </>
         )}

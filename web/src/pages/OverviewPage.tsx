@@ -1,7 +1,6 @@
 // The project's dashboard: every pipeline's health at a glance over a chosen window.
 import { useEffect, useState } from "react";
 import { api, errorText } from "../api";
-import { formatUtc } from "../notebook/SchedulePanels";
 import { useVisiblePolling } from "../poll";
 import type { Health, ProjectInfo } from "../types";
 import { formatDuration, formatRate, formatTime, StatusBadge, WindowSelect } from "./common";
@@ -113,7 +112,7 @@ export function OverviewPage({ days }: { days: number }) {
                       pipeline.yaml has problems
                     </span>
                   ) : h?.next_run ? (
-                    <span className="mono small">{formatUtc(h.next_run)}</span>
+                    <span className="mono small">{formatTime(h.next_run)}</span>
                   ) : (
                     <span className="muted">—</span>
                   )}

@@ -3,8 +3,9 @@
 import { type ReactNode, useState } from "react";
 import { api, errorText } from "../api";
 import { DurationChart, FailuresChart } from "../monitor/Charts";
-import { formatUtc, RecentRuns } from "../notebook/SchedulePanels";
+import { RecentRuns } from "../notebook/SchedulePanels";
 import { useVisiblePolling } from "../poll";
+import { formatTime } from "../time";
 import type { Trend } from "../types";
 import { formatDuration, formatRate, StatusBadge, WindowSelect } from "./common";
 
@@ -67,7 +68,7 @@ export function PipelineStatsPage({ pipeline, days }: { pipeline: string; days: 
               {formatDuration(h.p95_s) || "—"}
             </Tile>
             <Tile label="next run" testId="tile-next">
-              {h.next_run ? <span className="small">{formatUtc(h.next_run)}</span> : "—"}
+              {h.next_run ? <span className="small">{formatTime(h.next_run)}</span> : "—"}
             </Tile>
           </div>
           {h.problem && <div className="banner banner-error pre-line">{h.problem}</div>}

@@ -1,8 +1,4 @@
-export function formatTime(iso: string | null): string {
-  if (!iso) return "";
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
-}
+export { formatTime } from "../time";
 
 export function formatDuration(seconds: number | null): string {
   if (seconds === null || seconds === undefined) return "";
