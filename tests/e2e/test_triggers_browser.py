@@ -17,8 +17,8 @@ from support import ARTIFACTS, ProjectFolder, Server
 
 RECENT_RUN_ROWS = '[data-testid^="recent-run-"]'
 
-# Resolves with the number of DOM changes under the block list and under the recent runs
-# during `ms` milliseconds.
+# Resolves with the number of DOM changes under the block's editor and under the recent
+# runs during `ms` milliseconds.
 WATCH_MUTATIONS = """
 async (ms) => {
   const count = (selector) => {
@@ -28,7 +28,7 @@ async (ms) => {
                     {subtree: true, childList: true, characterData: true, attributes: true});
     return [watcher, seen];
   };
-  const [blocksWatcher, blocks] = count("main.blocks");
+  const [blocksWatcher, blocks] = count('[data-testid="editor-stamp"]');
   const [runsWatcher, runs] = count('[data-testid="recent-runs"]');
   await new Promise((resolve) => setTimeout(resolve, ms));
   blocksWatcher.disconnect();
@@ -104,10 +104,12 @@ def test_triggers_and_recent_runs_in_the_browser(ticking: Server, page: Page) ->
     ARTIFACTS.mkdir(exist_ok=True)
     p.screenshot(path=str(ARTIFACTS / "triggers.png"))
 
-    # The panels' refreshes change the panels only, never the block cards.
+    # The block's card shows its latest scheduled run; refreshes never touch its editor.
+    expect(get("origin-stamp")).to_have_attribute("data-origin", "run", timeout=10_000)
+    expect(get("origin-stamp")).to_contain_text("tick")
     changed = p.evaluate(WATCH_MUTATIONS, 4500)
     assert changed["runs"] > 0, "the recent runs did not refresh"
-    assert changed["blocks"] == 0, "a refresh of the panels changed the block cards"
+    assert changed["blocks"] == 0, "a refresh changed the block's editor"
 
     # Pause: the page and the API say paused, and no new runs are made.
     get("trigger-toggle-tick").click()

@@ -72,7 +72,7 @@ def test_reorder_refuses_a_list_that_is_not_every_block_once(project: ProjectFol
 def test_create_pipeline(project: ProjectFolder) -> None:
     found = project.load()
     editing.create_pipeline(found, "sales-2")
-    pipeline, graph = service.plan(found, "sales-2")
+    _, graph = service.plan(found, "sales-2")
     assert graph.order == [] and not graph.problems
     with pytest.raises(CairnError) as exists:
         editing.create_pipeline(found, "sales-2")

@@ -142,6 +142,8 @@ export const api = {
     request<{ readers: Reader[] }>("GET", `/api/pipelines/${e(p)}/blocks/${e(b)}/readers`),
   deleteBlock: (p: string, b: string) =>
     request<void>("DELETE", `/api/pipelines/${e(p)}/blocks/${e(b)}`),
+  createPipeline: (name: string) => request<Pipeline>("POST", "/api/pipelines", { name }),
+  reorder: (p: string, blocks: string[]) => request<Pipeline>("PUT", `/api/pipelines/${e(p)}/order`, { blocks }),
 
   generate: (p: string, description: string, language: Language, name: string | null) =>
     request<Proposal>("POST", `/api/pipelines/${e(p)}/generate`, { description, language, name }),

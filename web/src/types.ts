@@ -65,7 +65,22 @@ export interface Pipeline {
 }
 
 export type WorkerStatus = "idle" | "running" | "dead" | "starting";
-export type BlockStatus = "never" | "queued" | "running" | "success" | "failed" | "upstream_failed" | "skipped";
+export type BlockStatus =
+  | "never"
+  | "queued"
+  | "running"
+  | "success"
+  | "failed"
+  | "upstream_failed"
+  | "skipped"
+  | "interrupted"
+  | "cancelled";
+
+/** Where a card's state comes from: the notebook's own run, or a recorded pipeline run
+ * (`cairn run`, a trigger, a backfill, Run pipeline); `at` is when it ended (ISO, UTC). */
+export type StateOrigin =
+  | { kind: "notebook"; at: string }
+  | { kind: "run"; run_id: string; trigger: string; at: string };
 
 export interface Column {
   name: string;
@@ -104,6 +119,7 @@ export interface BlockState {
   outputs: Output[];
   error: BlockFailure | null;
   logs: LogLine[];
+  origin?: StateOrigin | null;
 }
 
 export interface NotebookState {

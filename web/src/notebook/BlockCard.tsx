@@ -1,6 +1,7 @@
-import { memo, useState } from "react";
-import { useKey } from "../store";
-import type { BlockFailure } from "../types";
+import { memo, useEffect, useState } from "react";
+import { formatTime } from "../pages/common";
+import { useKey, useSignal } from "../store";
+import type { BlockFailure, StateOrigin } from "../types";
 import { BlockAssist } from "./BlockAssist";
 import { useNotebook } from "./context";
 import { Editor } from "./Editor";
@@ -29,6 +30,40 @@ function duration(seconds: number | null): string {
   return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
 }
 
+function ago(iso: string, now: number): string {
+  const seconds = Math.max(0, Math.round((now - new Date(iso).getTime()) / 1000));
+  if (seconds < 60) return seconds < 5 ? "just now" : `${seconds} s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86400)} d ago`;
+}
+
+/** Where the card's state comes from: this session, or a pipeline run (with a link). */
+function Origin({ name, origin }: { name: string; origin: StateOrigin }) {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 30_000);
+    return () => clearInterval(timer);
+  }, []);
+  const when = <span title={formatTime(origin.at)}>{ago(origin.at, now)}</span>;
+  if (origin.kind === "notebook") {
+    return (
+      <div className="card-origin muted small" data-testid={`origin-${name}`} data-origin="notebook">
+        this session · {when}
+      </div>
+    );
+  }
+  return (
+    <div className="card-origin muted small" data-testid={`origin-${name}`} data-origin="run" data-run={origin.run_id}>
+      run{" "}
+      <a className="mono" href={`#/runs/${encodeURIComponent(origin.run_id)}`}>
+        {origin.run_id}
+      </a>{" "}
+      · {origin.trigger} · {when}
+    </div>
+  );
+}
+
 /** One block: its header and actions, editor, logs and result. Subscribes to its own file,
  * run state and problems only. */
 export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
@@ -38,6 +73,8 @@ export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
   const problems = useKey(ctl.problems, name);
   const notes = useKey(ctl.notes, name);
   const items = useKey(ctl.items, name);
+  const order = useSignal(ctl.order);
+  const position = order.indexOf(name);
   const [mode, setMode] = useState<"none" | "rename" | "delete">("none");
 
   if (!file) return null;
@@ -92,6 +129,26 @@ export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
           </span>
         )}
         <span className="card-actions">
+          <button
+            data-testid={`move-up-${name}`}
+            className="icon"
+            disabled={position <= 0}
+            onClick={() => void ctl.move(name, -1)}
+            title="Move up (writes the order to pipeline.yaml)"
+            aria-label="move up"
+          >
+            ↑
+          </button>
+          <button
+            data-testid={`move-down-${name}`}
+            className="icon"
+            disabled={position < 0 || position >= order.length - 1}
+            onClick={() => void ctl.move(name, 1)}
+            title="Move down (writes the order to pipeline.yaml)"
+            aria-label="move down"
+          >
+            ↓
+          </button>
           <button data-testid={`run-${name}`} onClick={() => void ctl.run(name, "block")} title="Run this block (Shift+Enter)">
             Run
           </button>
@@ -112,6 +169,7 @@ export const BlockCard = memo(function BlockCard({ name }: { name: string }) {
           </button>
         </span>
       </header>
+      {state?.origin && <Origin name={name} origin={state.origin} />}
       <BlockAssist name={name} failed={status === "failed"} />
 
       {mode === "rename" && <RenameForm name={name} onDone={() => setMode("none")} />}

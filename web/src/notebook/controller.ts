@@ -76,6 +76,8 @@ const POLL_MS = 2000;
 const ANALYZE_MS = 300;
 const RUN_POLL_MS = 500;
 const ACTIVE_RUN = new Set(["running", "queued", "pending", "starting"]);
+/** The WebSocket's close code for a pipeline that does not exist: no reconnecting. */
+const NO_SUCH_PIPELINE = 4404;
 
 export function emptyState(): BlockState {
   return { status: "never", stale: true, duration_s: null, outputs: [], error: null, logs: [] };
@@ -130,6 +132,8 @@ export class NotebookController {
   /** The worker's WebSocket: null while it first connects, false while it reconnects. */
   readonly connected = new Signal<boolean | null>(null);
   readonly analyzeError = new Signal<string | null>(null);
+  /** The pipeline does not exist (the page offers to create it). */
+  readonly missing = new Signal<boolean>(false);
 
   private readonly drafts = new Map<string, string>();
   private readonly editors = new Map<string, EditorHandle>();
@@ -156,6 +160,7 @@ export class NotebookController {
   private autoReady: string[] = [];
   private disposed = false;
   private readonly itemsChanged = new Set<string>();
+  private lastRun = ""; // the latest recorded run as last seen: a new one changes the cards
 
   constructor(pipeline: string) {
     this.pipeline = pipeline;
@@ -216,13 +221,23 @@ export class NotebookController {
       this.applyPipeline(pipeline, true);
       this.loading.set({ done: true, error: null });
     } catch (error) {
+      if (error instanceof ApiError && error.problems.some((p) => p.kind === "unknown-pipeline")) {
+        this.setMissing();
+      }
       this.loading.set({ done: true, error: errorText(error) });
     }
   }
 
+  /** Nothing to watch: stop polling and reconnecting. */
+  private setMissing(): void {
+    this.missing.set(true);
+    clearInterval(this.pollTimer);
+    clearTimeout(this.reconnectTimer);
+  }
+
   /** Re-read the pipeline from disk: external edits, new and removed blocks. */
   async poll(): Promise<void> {
-    if (this.polling || this.mutations > 0 || !this.loading.get().done || this.disposed) return;
+    if (this.polling || this.mutations > 0 || !this.loading.get().done || this.disposed || this.missing.get()) return;
     this.polling = true;
     const epoch = this.mutationEpoch;
     try {
@@ -231,6 +246,7 @@ export class NotebookController {
         this.applyPipeline(pipeline, false);
         if (this.loading.get().error) this.loading.set({ done: true, error: null });
       }
+      await this.watchRuns();
     } catch {
       // the next poll tries again; a failing load says so already
     } finally {
@@ -270,6 +286,16 @@ export class NotebookController {
       this.setGraph(pipeline.graph);
     }
     if (changed) void this.refreshStates();
+  }
+
+  /** Runs recorded outside this page (`cairn run`, triggers, backfills) change what the
+   * cards show: fetch the states again when the latest run is new, or still going. */
+  private async watchRuns(): Promise<void> {
+    const [latest] = await api.runs(this.pipeline, 1);
+    const seen = latest ? `${latest.id} ${latest.status} ${latest.ended_at ?? ""}` : "";
+    if (seen === this.lastRun && !(latest && ACTIVE_RUN.has(latest.status))) return;
+    this.lastRun = seen;
+    await this.refreshStates();
   }
 
   /** Take the disk version of a block, in the store and the editor. */
@@ -486,6 +512,29 @@ export class NotebookController {
     });
   }
 
+  /** Move a card up (-1) or down (+1): the new order is written to pipeline.yaml. */
+  async move(name: string, by: -1 | 1): Promise<void> {
+    const order = [...this.order.get()];
+    const from = order.indexOf(name);
+    const to = from + by;
+    if (from < 0 || to < 0 || to >= order.length) return;
+    [order[from], order[to]] = [order[to], order[from]];
+    const before = this.order.get();
+    this.order.set(order);
+    await this.mutate(async () => {
+      try {
+        const pipeline = await api.reorder(this.pipeline, order);
+        this.notice.set(null);
+        if (!sameList(this.order.get(), pipeline.blocks.map((b) => b.name))) {
+          this.order.set(pipeline.blocks.map((b) => b.name));
+        }
+      } catch (error) {
+        this.order.set(before);
+        this.fail(error, `moving ${name}`);
+      }
+    });
+  }
+
   async remove(name: string): Promise<boolean> {
     return this.mutate(async () => {
       try {
@@ -595,6 +644,10 @@ export class NotebookController {
       if (this.disposed || this.socket !== socket) return;
       if (event.code === 4401) {
         this.notice.set({ kind: "error", text: "the server wants a token: open the page with ?token=…" });
+      }
+      if (event.code === NO_SUCH_PIPELINE) {
+        this.setMissing();
+        return;
       }
       const delay = Math.min(5000, 250 * 2 ** this.retries);
       this.retries++;
@@ -881,6 +934,8 @@ export class NotebookController {
       try {
         const run = await api.runDetail(id);
         this.pipelineRun.set({ id, status: run.status, error: run.error, blocks: run.blocks });
+        // the cards and the graph show each block's state in this run as it changes
+        await this.refreshStates();
         if (!ACTIVE_RUN.has(run.status)) return;
       } catch (error) {
         // the run's process records the run a moment after it starts

@@ -8,9 +8,11 @@ import { LazyMounter } from "../notebook/lazy";
 import { RecentRuns, TriggersPanel } from "../notebook/SchedulePanels";
 import { useSignal } from "../store";
 import type { Language } from "../types";
+import { MissingPipeline } from "./MissingPipeline";
 
 export function NotebookPage({ pipeline }: { pipeline: string }) {
   const [value, setValue] = useState<NotebookContextValue | null>(null);
+  const [created, setCreated] = useState(0); // a pipeline created on this page: start again
   useEffect(() => {
     const next = { ctl: new NotebookController(pipeline), lazy: new LazyMounter() };
     next.ctl.start();
@@ -19,8 +21,15 @@ export function NotebookPage({ pipeline }: { pipeline: string }) {
       next.ctl.dispose();
       next.lazy.dispose();
     };
-  }, [pipeline]);
+  }, [pipeline, created]);
   if (!value || value.ctl.pipeline !== pipeline) return <div className="page muted">loading…</div>;
+  return <Notebook value={value} onCreated={() => setCreated((n) => n + 1)} />;
+}
+
+function Notebook({ value, onCreated }: { value: NotebookContextValue; onCreated: () => void }) {
+  const missing = useSignal(value.ctl.missing);
+  const pipeline = value.ctl.pipeline;
+  if (missing) return <MissingPipeline pipeline={pipeline} onCreated={onCreated} />;
   return (
     <NotebookContext.Provider value={value}>
       <div className="notebook">
