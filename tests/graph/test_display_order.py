@@ -4,7 +4,7 @@ ties by name) for blocks it does not list; reordering writes the list, comments 
 from __future__ import annotations
 
 import pytest
-from support import ProjectFolder
+from support import CLI, ProjectFolder
 
 from cairn import service
 from cairn.errors import CairnError
@@ -80,3 +80,12 @@ def test_create_pipeline(project: ProjectFolder) -> None:
     with pytest.raises(CairnError) as bad:
         editing.create_pipeline(found, "../up")
     assert bad.value.problems[0].kind == "bad-name"
+
+
+def test_the_run_summary_lists_blocks_in_display_order(project: ProjectFolder,
+                                                       cli: type[CLI]) -> None:
+    project.pipeline("p", BLOCKS)
+    result = cli.run("run", "p", cwd=project.root, check=True)
+    summary = result.stdout[result.stdout.index("Run summary"):]
+    rows = [line.split("│")[1].strip() for line in summary.splitlines() if "│" in line]
+    assert rows == ["alpha", "load", "zeta", "clean", "report"]
