@@ -72,3 +72,21 @@ def test_a_refused_rename_changes_no_reader(server: Server, project: ProjectFold
     assert (folder / "orders.sql").is_file()
     assert (folder / "report.py").read_text() == BLOCKS["report.py"]
     assert (folder / "summary.sql").read_text() == BLOCKS["summary.sql"]
+
+
+def test_only_names_that_follow_the_file_have_readers(project: ProjectFolder) -> None:
+    from cairn.project.config import find_project
+    from cairn.project.rename import readers_of, rename_block
+
+    project.pipeline("q", {
+        "load.py": "rows = [1, 2]\n",  # a script: its output is `rows`, whatever its file
+        "report.py": "from cairn import block\n\n@block\ndef report(rows):\n    return rows\n",
+        "final.py": "from cairn import block\n\n@block\ndef final(report):\n"
+                    "    return report * 2\n",
+    })
+    found = find_project(project.root)
+    assert readers_of(found, "q", "load") == []
+    renamed = rename_block(found, "q", "report", "summary", update_readers=True)
+    assert [(r.block, r.updated) for r in renamed.readers] == [("final", True)]
+    assert (project.root / "pipelines/q/final.py").read_text() == (
+        "from cairn import block\n\n@block\ndef final(summary):\n    return summary * 2\n")
