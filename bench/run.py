@@ -3,7 +3,7 @@ and PostgreSQL loading.
 
 Usage: python bench/run.py [--repeat N]
                            [--only w1|w2|w3|plan|help|pushdown|load|r|notebook|scheduler|
-                                   fan_out|incremental|streaming]
+                                   fan_out|incremental|streaming|warehouse]
                            [--keep]
                            [--postgres URL]
 Prints figures and a table; never judges timings by failing.
@@ -33,7 +33,7 @@ import streaming
 from measure import MIB, BenchError, Series, run_once, run_series
 
 WORKLOADS = ("w1", "w2", "w3", "plan", "help", "pushdown", "load", "r", "notebook",
-             "scheduler", "fan_out", "incremental", "streaming")
+             "scheduler", "fan_out", "incremental", "streaming", "warehouse")
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 LOAD_TARGET = 5.0  # Cairn's bulk load at least this many times faster than to_sql
 # Whole-process figures from other tools on this kind of machine (median).
@@ -546,6 +546,30 @@ def streaming_rows(broker: str, found: dict[str, Any], rate: float) -> list[Row]
     ]
 
 
+# -- processes sharing the DuckDB warehouse ---------------------------------------------------
+def bench_warehouse(work: Path, repeat: int) -> list[Row]:
+    script = Path(__file__).with_name("warehouse.py")
+    uses = 20 * max(repeat, 5)
+    found = json.loads(run_once([sys.executable, str(script), str(work / "warehouse"),
+                                 str(uses)]).stdout)
+    rows = [
+        Row("warehouse: SQL block's work, connection kept open, no lock (median)",
+            f"{found['raw_ms']:.2f} ms"),
+        Row("warehouse: the same through the inter-process lock, one process (median)",
+            f"{found['solo_ms']:.2f} ms ({found['solo_ms'] - found['raw_ms']:+.2f})"),
+    ]
+    for contended in found["contended"]:
+        k = contended["processes"]
+        rows += [
+            Row(f"warehouse: {k} processes at once, a block's latency median / p95",
+                f"{contended['median_ms']:.1f} / {contended['p95_ms']:.0f} ms"),
+            Row(f"warehouse: {k} processes at once, wall per block (all blocks served)",
+                f"{contended['per_use_ms']:.2f} ms "
+                f"({contended['per_use_ms'] / found['solo_ms']:.1f}x one process)"),
+        ]
+    return rows
+
+
 def machine() -> str:
     """What the figures were measured on."""
     import os
@@ -616,6 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         "incremental": lambda: bench_incremental(work, args.repeat, args.incremental_rows),
         "streaming": lambda: bench_streaming(work, args.postgres, args.stream_events,
                                              args.stream_rate),
+        "warehouse": lambda: bench_warehouse(work, args.repeat),
     }
     print(f"cairn benchmarks: {args.repeat} repeats after 1 warm-up, projects in {work}")
     print(machine())

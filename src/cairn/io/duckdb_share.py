@@ -25,6 +25,8 @@ from cairn.errors import CairnError, Problem
 from cairn.io.queue_lock import LockTimeout, QueueLock
 
 LINGER_S = 1.0
+# While another process waits, new uses may still start this long after the file was taken.
+TURN_S = 0.05
 # How long a use waits for the project's other processes to be done with the file.
 LOCK_TIMEOUT_S = 600.0
 _WATCH_S = 0.005
@@ -52,7 +54,8 @@ class SharedDuckDB:
         self._depth = threading.local()
         self._connection: Any = None
         self._idle_since = 0.0
-        self._idle_spell = 0  # which idle spell a watcher watches
+        self._acquired_at = 0.0
+        self._watcher: threading.Thread | None = None
 
     @contextlib.contextmanager
     def connection(self, name: str, timeout: float) -> Iterator[Any]:
@@ -78,7 +81,7 @@ class SharedDuckDB:
         give_up = time.monotonic() + timeout
         with self._changed:
             while True:
-                if self._state in ("held", "idle") and not self.lock.others_waiting():
+                if self._may_join():
                     self._join(user)
                     return
                 if self._state == "free":
@@ -97,8 +100,18 @@ class SharedDuckDB:
             self._reset()
             raise
         with self._changed:
-            self._state = "held"
+            self._acquired_at = time.monotonic()
             self._join(user)
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=self._watch_idle, daemon=True,
+                                                 name="cairn-duckdb-linger")
+                self._watcher.start()
+
+    def _may_join(self) -> bool:
+        """Whether a new use may start on the open connection now. While another process
+        waits, only within this process's turn: a hand-over costs a close and an open."""
+        return self._state in ("held", "idle") and (
+            time.monotonic() - self._acquired_at < TURN_S or not self.lock.others_waiting())
 
     def _join(self, user: str) -> None:
         self._state = "held"
@@ -113,24 +126,23 @@ class SharedDuckDB:
                 self.lock.describe(sorted(self._users.values()), _command())
                 return
             self._state, self._idle_since = "idle", time.monotonic()
-            self._idle_spell += 1
             self.lock.describe([], _command())
             self._changed.notify_all()
-        threading.Thread(target=self._watch_idle, args=(self._idle_spell,),
-                         name="cairn-duckdb-linger", daemon=True).start()
 
-    def _watch_idle(self, spell: int) -> None:
-        """Close the idle connection once another process waits or it idled long enough."""
+    def _watch_idle(self) -> None:
+        """Close the idle connection once another process waits or it idled long enough.
+        It looks only after an idle moment: threads of this process often start the next
+        use right away, and a hand-over costs a close and an open."""
         while True:
+            with self._changed:
+                while self._state != "idle":
+                    self._changed.wait()
             time.sleep(_WATCH_S)
             with self._changed:
-                if self._state != "idle" or self._idle_spell != spell:
-                    return  # in use again; the next leave starts a new watch
-                if (time.monotonic() - self._idle_since < LINGER_S
-                        and not self.lock.others_waiting()):
-                    continue
-                self._close()
-                return
+                if self._state == "idle" and (
+                        time.monotonic() - self._idle_since >= LINGER_S
+                        or self.lock.others_waiting()):
+                    self._close()
 
     def close_if_idle(self) -> None:
         with self._changed:
@@ -184,7 +196,7 @@ class SharedDuckDB:
         self._connection = None
         self.lock.forget()
         self._changed = threading.Condition()
-        self._state, self._users = "free", {}
+        self._state, self._users, self._watcher = "free", {}, None
 
 
 _shared: dict[Path, SharedDuckDB] = {}

@@ -96,7 +96,8 @@ class QueueLock:
                 waited = time.monotonic() - started
                 if waited >= timeout:
                     raise LockTimeout(waited, self.holder(), len(waiting) - 1)
-                time.sleep(poll)
+                # First in line: the lock is about to be free, look often; else back off.
+                time.sleep(_POLL_S if not ahead else poll)
                 poll = min(poll * 1.5, _POLL_MAX_S)
         except BaseException:
             os.close(fd)
