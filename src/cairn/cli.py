@@ -66,11 +66,10 @@ def _logs_as_json(project: Any) -> bool:
 
 def _log_cairn_records(project: Any) -> None:
     """Send Cairn's own log records (the scheduler's) to stderr, as text or JSON lines."""
-    from cairn.monitor.json_logs import JsonFormatter
+    from cairn.monitor.json_logs import JsonFormatter, TextFormatter
 
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if _logs_as_json(project)
-                         else logging.Formatter("%(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if _logs_as_json(project) else TextFormatter())
     logger = logging.getLogger("cairn")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
@@ -416,11 +415,15 @@ def serve(
     from cairn.monitor.json_logs import uvicorn_log_config
     from cairn.server.app import create_app
     from cairn.server.auth import check_binding
+    from cairn.server.port import port_refusal
 
     refusal = check_binding(host, token)
     if refusal:
         raise CairnError(Problem("unsafe-binding", refusal))
     found = _project(project)
+    busy = port_refusal(host, port)
+    if busy:  # before anything claims to serve, and before the scheduler starts
+        raise CairnError(Problem("port-in-use", busy))
     url = f"http://{host}:{port}/"
     _log_cairn_records(found)
     if _logs_as_json(found):  # the token stays out of shipped logs

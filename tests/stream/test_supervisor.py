@@ -4,6 +4,7 @@ process (Redis Streams into PostgreSQL), steered with `cairn streams`."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -204,6 +205,11 @@ def test_a_failing_stream_backs_off_with_its_error_shown(
     assert waited == min(0.5 * 2 ** (failing.restarts - 1), 2)  # restart: of the harness
     listed = cli.run("streams", cwd=project.root, check=True).stdout
     assert "events: last error" in listed and "127.0.0.1:1" in listed
+    # The scheduler's terminal tells each state change, one line each.
+    said = schedulers[0].output()
+    assert re.search(r"scheduler: stream events starting: started process \d+", said), said
+    assert re.search(r"scheduler: stream events restarting: .*starting again in [\d.]+ s",
+                     said), said
 
     stopped = cli.run("streams", "stop", "events", cwd=project.root, check=True)
     assert "stopped" in stopped.stdout or "failed" in stopped.stdout

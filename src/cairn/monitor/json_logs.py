@@ -84,14 +84,37 @@ class JsonRunLog:
                   error=redact(reason) if reason else None)
 
 
+def log_event(logger: logging.Logger, level: int, event: str, message: str,
+              **fields: Any) -> None:
+    """A log record that is one line of text on a terminal and, as JSON, carries `event`
+    and `fields` (pipeline, run_id, ...) for log shippers to filter on."""
+    logger.log(level, "%s", message, extra={"event": event, "fields": fields})
+
+
 class JsonFormatter(logging.Formatter):
     """Log records (the scheduler's, the server's) as JSON lines."""
 
     def format(self, record: logging.LogRecord) -> str:
         error = self.formatException(record.exc_info) if record.exc_info else None
-        return json_line(record.levelname.lower(), "log", record.getMessage(),
+        fields = getattr(record, "fields", None) or {}
+        return json_line(record.levelname.lower(), getattr(record, "event", "log"),
+                         record.getMessage(),
                          _timestamp(datetime.fromtimestamp(record.created, UTC)),
-                         logger=record.name, error=redact(error) if error else None)
+                         logger=record.name, error=redact(error) if error else None, **fields)
+
+
+class TextFormatter(logging.Formatter):
+    """Log records on an operator's terminal: `2026-12-04 15:32:49 UTC scheduler: ...`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from cairn.times import shown
+
+        moment = datetime.fromtimestamp(record.created, UTC)
+        source = record.name.removeprefix("cairn.")
+        text = f"{shown(moment)} {source}: {redact(record.getMessage())}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
 
 
 def uvicorn_log_config(as_json: bool) -> dict[str, Any]:

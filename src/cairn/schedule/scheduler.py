@@ -29,6 +29,7 @@ from cairn.project.config import Project
 from cairn.project.pipeline import PIPELINE_FILE, PipelineSettings
 from cairn.project.triggers import TriggerSettings
 from cairn.project.yaml_file import validate
+from cairn.schedule import announce
 from cairn.service import HEARTBEAT_SECONDS, new_run_id, open_metadata, utc_now
 
 # Text or JSON lines, as the `cairn` command sets up (cairn.yaml `log_format`).
@@ -179,6 +180,7 @@ class Scheduler:
             if self.metadata.claim_run(run.id):
                 self.children[run.id] = self._launch(run)
                 self._active[run.pipeline] = self._active.get(run.pipeline, 0) + 1
+                announce.run_started(run)
 
     def _launch(self, run: Any) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "cairn", "--profile", self.project.profile, "run",
@@ -201,6 +203,7 @@ class Scheduler:
                 self.metadata.interrupt_run(
                     RunId(run_id), f"the run's process ended with exit code {code} before the run "
                     "finished", status="failed")
+            announce.run_ended(self.metadata, run_id)
 
     def _fail_silent(self) -> None:
         cutoff = utc_now() - timedelta(seconds=self.silence_seconds)
@@ -211,6 +214,8 @@ class Scheduler:
             self.metadata.interrupt_run(
                 run.id, f"no heartbeat from the run's process for {self.silence_seconds:g} s: "
                 "it died or hangs", status="failed")
+            if process is not None:
+                announce.run_ended(self.metadata, run.id)
 
     def _apply_retention(self) -> None:
         """Clean old runs' files (cairn.yaml `retention`) at most once an hour."""

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
+from cairn.monitor.json_logs import log_event
 from cairn.project.config import Project
 from cairn.project.pipeline import PipelineSettings
 from cairn.project.streaming import RestartSettings
@@ -42,6 +43,13 @@ STALE_SECONDS = 10.0  # a process silent this long is hung or gone (it beats eve
 STOP_SECONDS = 15.0  # after SIGTERM, this long to finish its batch before SIGKILL
 LIVE = ("starting", "running")
 _ROTATE_BYTES = 5 * 2**20  # process.log is moved to process.log.1 beyond this
+
+
+def _state(pipeline: str, status: str, message: str, pid: int | None,
+           level: int = logging.INFO) -> None:
+    """A line for the operator when a stream's process changes state."""
+    log_event(log, level, "stream_state", f"stream {pipeline} {status}: {message}",
+              pipeline=pipeline, status=status, pid=pid)
 
 
 def backoff(restart: RestartSettings, restarts: int, ran: float) -> tuple[int, float]:
@@ -141,7 +149,7 @@ class Supervisor:
             return None
         child = self.children[row.pipeline] = Child(row.pipeline, row.pid,
                                                    row.started_at or utcnow())
-        log.info("stream %s: watching its running process %d", row.pipeline, row.pid)
+        _state(row.pipeline, "running", f"watching its running process {row.pid}", row.pid)
         return child
 
     def _gone(self, row: Row[Any]) -> bool:
@@ -187,13 +195,13 @@ class Supervisor:
         forget_stop(self.project, name, process.pid)  # one left by an earlier, same pid
         self.children[name] = Child(name, process.pid, now, process)
         self.states.report(name, pid=process.pid)
-        log.info("stream %s: started process %d", name, process.pid)
+        _state(name, "starting", f"started process {process.pid}", process.pid)
 
     def _stop(self, child: Child) -> None:
         if child.stop_sent is None:
             child.stop_sent = time.monotonic()
             ask_to_stop(self.project, child.pipeline, child.pid)
-            log.info("stream %s: stopping process %d", child.pipeline, child.pid)
+            _state(child.pipeline, "stopping", f"stopping process {child.pid}", child.pid)
         elif not child.killed and time.monotonic() - child.stop_sent > STOP_SECONDS:
             child.kill()
 
@@ -215,6 +223,8 @@ class Supervisor:
                 reason = (signal_text(code) if code is not None else "ended") + " while stopping"
             self._fail_run(row, reason, "interrupted")
             self.states.report(child.pipeline, **values)
+            _state(child.pipeline, status, f"process {child.pid} {reason}", child.pid,
+                   logging.INFO if status == "stopped" else logging.WARNING)
             return
         if row.status == "failed" and row.last_error:
             reason = row.last_error  # the process said why
@@ -225,6 +235,8 @@ class Supervisor:
         if settings is None or settings.type != "streaming":
             self.states.report(child.pipeline, status="stopped", pid=None,
                                last_error=reason, last_error_at=utcnow())
+            _state(child.pipeline, "stopped", f"process {child.pid} ended: "
+                   f"{reason.splitlines()[0]}", child.pid, logging.WARNING)
         else:
             self._crashed(child.pipeline, settings, reason, ran)
 
@@ -250,8 +262,8 @@ class Supervisor:
         self.states.report(name, status="restarting", pid=None, restarts=restarts,
                            next_start_at=now + timedelta(seconds=delay),
                            last_error=reason, last_error_at=now)
-        log.warning("stream %s: %s; starting again in %g s", name, reason.split("\n")[0],
-                    delay)
+        _state(name, "restarting", f"{reason.splitlines()[0]}; starting again in {delay:g} s",
+               None, logging.WARNING)
 
     def _fail_run(self, row: Row[Any] | None, reason: str, status: str) -> None:
         """The run of a process that could not finish it says why it ended."""
