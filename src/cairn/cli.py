@@ -20,7 +20,7 @@ from cairn.errors import CairnError
 from cairn.times import shown
 
 app = typer.Typer(
-    help="Cairn runs data pipelines made of Python and SQL block files.\n\n"
+    help="Cairn runs data pipelines made of Python, SQL and R block files.\n\n"
     "Blocks are files in pipelines/<name>/; Cairn infers which block depends on which "
     "from the names they define and read.",
     no_args_is_help=True,
@@ -113,6 +113,8 @@ def init(
     """Create a project with an example pipeline (`cairn run example` runs it)."""
     import shutil
 
+    from rich.markup import escape
+
     from cairn.errors import Problem
 
     template = Path(__file__).parent / "example"
@@ -121,8 +123,13 @@ def init(
                                  hint="choose a new folder name"))
     shutil.copytree(template, directory, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns(".cairn", "__pycache__", "output"))
-    _console().print(f"Created a Cairn project in [bold]{directory}[/]. Next:\n"
-                     f"  cd {directory}\n  cairn run example")
+    # Already there (`cairn init .`): the next step is the run itself, not a `cd`.
+    here = directory.resolve() == Path.cwd().resolve()
+    where = "this folder" if here else str(directory)
+    steps = ([] if here else [f"cd {directory}"]) + ["cairn run example",
+                                                     "cairn serve   # the web notebook"]
+    _console().print(f"Created a Cairn project in [bold]{escape(where)}[/]. Next:\n"
+                     + "\n".join(f"  {escape(step)}" for step in steps))
 
 
 @app.command()
@@ -269,7 +276,8 @@ def runs(
 
 @app.command()
 def logs(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id (or a unique prefix).")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, a unique prefix or "
+                      "suffix of it, or 'latest'.")],
     block: Annotated[str | None, typer.Argument(help="Only this block's logs.")] = None,
     project: ProjectOption = None,
 ) -> None:
@@ -305,7 +313,8 @@ def logs(
 @app.command()
 def show(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name.")],
-    block: Annotated[str, typer.Argument(help="Block whose output to print.")],
+    block: Annotated[str, typer.Argument(help="Block whose output to print, or the name of "
+                     "an output (its block is found).")],
     run_id: Annotated[str | None, typer.Option("--run", help="Output of this run instead of "
                       "the latest successful one.")] = None,
     output: Annotated[str | None, typer.Option(help="Which output, for a block with several "

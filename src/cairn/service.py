@@ -292,9 +292,14 @@ def read_output(project: Project, pipeline_name: str, block: str,
                 run_id: str | None = None, output: str | None = None,
                 limit: int | None = None) -> dict[str, Any]:
     """A block's outputs from its latest successful run (or from the given run): the one
-    named `output`, else the one named after the block, else all of them. Tables kept in
-    a database come back as pandas DataFrames of at most `limit` rows."""
+    named `output`, else the one named after the block, else all of them. `block` may
+    also be the name of an output: the block that defines it is read. Tables kept in a
+    database come back as pandas DataFrames of at most `limit` rows."""
     pipeline = load_pipeline(project, pipeline_name)
+    if block not in pipeline.blocks:
+        definers = [name for name, spec in pipeline.blocks.items() if block in spec.defines]
+        if len(definers) == 1 and output in (None, block):
+            block, output = definers[0], block
     check_blocks(pipeline, [block])
     metadata = open_metadata(project)
     try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 from support import CLI, ProjectFolder
@@ -52,3 +55,28 @@ def test_backfill_refuses_reversed_dates(project: ProjectFolder, cli: type[CLI])
     result = cli.run("backfill", "p", "--start", "2026-02-01", "--end", "2026-01-01",
                      cwd=project.root)
     assert result.returncode == 2 and "before it starts" in result.stderr
+
+
+def test_every_date_is_printed_even_those_a_scheduler_ran(project: ProjectFolder,
+                                                         cli: type[CLI]) -> None:
+    project.pipeline("p", {"stamp.py": """
+        day = context.execution_date.day
+        if day == 3:
+            raise RuntimeError("bad data")
+        stamp = day
+    """})
+    # A scheduler of the same project claims queued runs too, as under `cairn serve`.
+    scheduler = subprocess.Popen([sys.executable, "-m", "cairn", "scheduler", "--tick", "0.05",
+                                  "--project", str(project.root)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        done = cli.run("backfill", "p", "--start", "2026-01-01", "--end", "2026-01-06",
+                       "--max-parallel", "1", cwd=project.root)
+    finally:
+        scheduler.terminate()
+        scheduler.wait(timeout=30)
+    assert done.returncode == 1
+    printed = re.findall(r"^  2026-01-0(\d)T00:00:00 (\w+)", done.stdout, re.MULTILINE)
+    assert sorted(printed) == [(str(day), "failed" if day == 3 else "success")
+                               for day in range(1, 7)], done.stdout
+    assert "5 of 6 dates succeeded" in done.stdout

@@ -21,6 +21,7 @@ from cairn.errors import CairnError, Problem
 from cairn.ids import RunId
 from cairn.project.config import Project
 from cairn.service import checked_plan, new_run_id, open_metadata
+from cairn.store.metadata import FINISHED
 
 _POLL_SECONDS = 0.2
 
@@ -78,12 +79,16 @@ def backfill(project: Project, pipeline: str, dates: list[datetime],
         report(f"backfill {group}: {len(dates)} dates, {len(dates) - len(waiting)} done "
                f"before, {len(waiting)} to run")
         going: dict[str, subprocess.Popen[bytes]] = {}
-        while waiting or going:
+        # Runs of the group a scheduler claimed first: followed to their end, so that every
+        # date is reported, however it went.
+        elsewhere: set[str] = set()
+        while waiting or going or elsewhere:
             while waiting and len(going) < max_parallel:
                 run = waiting.pop(0)
                 resume = run.status != "queued"  # failed or interrupted earlier
                 if not resume and not metadata.claim_run(RunId(run.id)):
-                    continue  # a scheduler took it
+                    elsewhere.add(run.id)
+                    continue
                 going[run.id] = subprocess.Popen(_command(project, run, resume),
                                                  stdin=subprocess.DEVNULL,
                                                  stdout=subprocess.DEVNULL,
@@ -94,6 +99,12 @@ def backfill(project: Project, pipeline: str, dates: list[datetime],
                     del going[run_id]
                     status = metadata.find_run(run_id).status
                     report(f"  {runs[run_id].scheduled_for.isoformat()} {status}")
+            for run_id in list(elsewhere):
+                status = metadata.find_run(run_id).status
+                if status in FINISHED:
+                    elsewhere.discard(run_id)
+                    report(f"  {runs[run_id].scheduled_for.isoformat()} {status} "
+                           "(run by a scheduler)")
         final = {r.scheduled_for.isoformat(): r.status
                  for r in metadata.list_runs(pipeline, 100_000) if r.trigger == group}
     finally:

@@ -38,6 +38,7 @@ from cairn.store.schema import (
 )
 
 FINISHED = ("success", "failed", "interrupted")
+_CANDIDATES = 5  # runs an ambiguous run id lists
 
 
 # Statements of every block attempt, built once: a run of 10,000 fan-out items would
@@ -360,19 +361,30 @@ class MetadataStore:
 
     # -- reading -------------------------------------------------------------------------
     def find_run(self, run_id: str, pipeline: str | None = None) -> Row[Any]:
-        """A run by id or unique id prefix."""
-        query = select(runs).where(runs.c.id.startswith(run_id, autoescape=True))
+        """A run by id, by a unique prefix or suffix of its id (the random part people
+        copy), or `latest` (of the pipeline, if given)."""
+        query = select(runs)
         if pipeline:
             query = query.where(runs.c.pipeline == pipeline)
         with self.engine.connect() as connection:
-            found = connection.execute(query.limit(2)).all()
-        if len(found) != 1:
-            reason = "no run" if not found else "more than one run"
-            raise CairnError(
-                Problem("unknown-run", f"{reason} matches {run_id!r}",
-                        hint="list runs with `cairn runs`")
-            )
-        return found[0]
+            if run_id == "latest":
+                found = connection.execute(query.order_by(
+                    runs.c.started_at.desc(), runs.c.id.desc()).limit(1)).all()
+            else:
+                found = connection.execute(query.where(runs.c.id == run_id)).all() or (
+                    connection.execute(query.where(
+                        runs.c.id.startswith(run_id, autoescape=True)
+                        | runs.c.id.endswith(run_id, autoescape=True)
+                    ).order_by(runs.c.id.desc()).limit(_CANDIDATES + 1)).all())
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise CairnError(Problem("unknown-run", f"no run matches {run_id!r}",
+                                     hint="list runs with `cairn runs`"))
+        shown = ", ".join(r.id for r in found[:_CANDIDATES]) + (
+            ", ..." if len(found) > _CANDIDATES else "")
+        raise CairnError(Problem("unknown-run", f"more than one run matches {run_id!r}: {shown}",
+                                 hint="give more of the run id"))
 
     def latest_run(self, pipeline: str) -> Row[Any] | None:
         query = (select(runs).where(runs.c.pipeline == pipeline)
