@@ -110,6 +110,17 @@ class ProgressDisplay:
                 self.console.print(f"  [dim]{escape(outcome.failure.message)}[/]")
 
 
+def output_size(outcome: Outcome) -> str:
+    """What a block's outputs take: bytes on disk, or for a table kept in a database (whose
+    bytes the database does not tell) its rows and where it is."""
+    tables = [o for o in outcome.stored if o.kind == "table"]
+    if tables and len(tables) == len(outcome.stored):
+        where = ", ".join(dict.fromkeys(o.connection or "warehouse" for o in tables))
+        rows = "" if outcome.rows_out is None else f"{outcome.rows_out:,} rows "
+        return f"{rows}in {where}"
+    return human_bytes(outcome.output_bytes) if outcome.stored else ""
+
+
 def summary_table(display: ProgressDisplay, order: Sequence[BlockName]) -> Table:
     table = Table(title="Run summary", title_justify="left")
     for column, justify in (("block", "left"), ("status", "left"), ("attempts", "right"),
@@ -126,7 +137,7 @@ def summary_table(display: ProgressDisplay, order: Sequence[BlockName]) -> Table
             str(outcome.attempt or ""),
             f"{outcome.duration_s:.2f}s" if outcome.attempt else "",
             "" if outcome.rows_out is None else f"{outcome.rows_out:,}",
-            human_bytes(outcome.output_bytes) if outcome.stored else "",
+            output_size(outcome),
         )
     return table
 
