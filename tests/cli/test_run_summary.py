@@ -14,7 +14,7 @@ def test_sql_tables_show_their_rows_not_zero_bytes(project: ProjectFolder,
         "evens.sql": "SELECT n FROM numbers WHERE n % 2 = 0\n",
     })
     output = cli.run("run", "p", cwd=project.root, check=True).stdout
-    evens = next(line for line in output.splitlines() if " evens " in line)
+    evens = next(line for line in output.splitlines() if line.startswith("│ evens"))
     assert "617 rows in warehouse" in evens and "0 B" not in evens, output
-    numbers = next(line for line in output.splitlines() if " numbers " in line)
+    numbers = next(line for line in output.splitlines() if line.startswith("│ numbers"))
     assert re.search(r"\d+(\.\d)? (B|KiB)", numbers), output
