@@ -46,10 +46,10 @@ def test_context_has_the_schemas_blocks_and_connections(shop: ProjectFolder) -> 
     # The SQL block's table is read from the warehouse with no rows.
     assert [c["name"] for c in context.schemas["big_spenders"]] == ["email", "spent"]
     assert context.schemas["report"] == [{"name": "", "type": "int"}]
-    assert context.blocks == [
+    assert context.blocks == [  # display order: the DAG's without a `blocks:` list
+        {"name": "customers", "language": "python", "defines": ["customers"], "reads": []},
         {"name": "big_spenders", "language": "sql", "defines": ["big_spenders"],
          "reads": ["customers"]},
-        {"name": "customers", "language": "python", "defines": ["customers"], "reads": []},
         {"name": "report", "language": "python", "defines": ["report"],
          "reads": ["big_spenders"]},
     ]
@@ -86,7 +86,7 @@ def test_rows_are_sent_only_when_the_project_allows_samples(shop: ProjectFolder)
 def test_render_is_deterministic(shop: ProjectFolder) -> None:
     first = build_context(shop.load(), "shop", "r").render()
     assert build_context(shop.load(), "shop", "r").render() == first
-    assert first.index("big_spenders") < first.index("`customers` (python)")
+    assert first.index("`customers` (python)") < first.index("`big_spenders` (sql)")
 
 
 def test_fix_context_has_history_and_the_target_failure(shop: ProjectFolder,

@@ -87,11 +87,12 @@ def test_graph_formats(project: ProjectFolder, cli: type[CLI]) -> None:
     })
     document = json.loads(cli.run("graph", "p", "--format", "json", cwd=project.root,
                                   check=True).stdout)
-    assert [b["name"] for b in document["blocks"]] == ["orders", "report", "total"]
-    assert document["blocks"][2]["language"] == "sql"
+    # No `blocks:` list: DAG order, whatever the file names
+    assert [b["name"] for b in document["blocks"]] == ["orders", "total", "report"]
+    assert document["blocks"][1]["language"] == "sql"
     assert document["edges"] == [
-        {"from": "total", "to": "report", "names": ["total"]},
         {"from": "orders", "to": "total", "names": ["orders"]},
+        {"from": "total", "to": "report", "names": ["total"]},
     ]
     assert document["errors"] == []
     mermaid = cli.run("graph", "p", "--format", "mermaid", cwd=project.root, check=True).stdout
