@@ -187,24 +187,27 @@ def test_print_message_and_warnings_reach_the_logs(project: ProjectFolder,
         "noisy.R": """
             print(1:3)
             cat("plain", "text\\n")
-            message("to stderr")
+            message("for information")
             x <- as.integer("seven")
             warning("careful")
+            message("two\nlines")
             x
         """,
     })
     result = run(project, observer)
     # stdout and stderr are two pipes: each keeps its order, not their interleaving.
     streams = {stream: [line for block, s, line in observer.lines if s == stream]
-               for stream in ("stdout", "stderr")}
+               for stream in ("stdout", "stderr", "log")}
     assert streams == {
         "stdout": ["[1] 1 2 3", "plain text", "[1] NA"],  # visible values print, as in Rscript
-        "stderr": ["to stderr", "Warning (line 4): NAs introduced by coercion",
-                   "Warning (line 5): careful"],
+        "stderr": ["Warning (line 4): NAs introduced by coercion", "Warning (line 5): careful"],
+        # message() is information, as Python's logging.info: not a red stderr line.
+        "log": ["INFO R: for information", "INFO R: two", "INFO R: lines"],
     }
     log = service.variable_store(project.load()).log_path(
         result.run_id, BlockName("noisy")).read_text()
     assert "plain text\n" in log and "[stderr] Warning (line 5): careful\n" in log
+    assert "[log] INFO R: for information\n" in log
 
 
 class TimedObserver(RecordingObserver):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import codecs
 import json
+import logging
 import os
 import selectors
 import subprocess
@@ -22,6 +23,10 @@ from cairn.runtime.context import RunContext
 from cairn.runtime.values import table_kind
 
 _RUNNER = Path(__file__).parent / "r" / "run.R"
+# Starts each line of a `message()` on R's stderr: those are logged as information, the
+# rest of stderr (warnings, R's own complaints) as it comes.
+_MESSAGE_MARK = "\x1ecairn-message\x1f"
+_messages = logging.getLogger("R")
 _LIVE: set[subprocess.Popen[bytes]] = set()  # R processes running now
 
 
@@ -49,13 +54,38 @@ def _describe_inputs(inputs: Mapping[str, Any], folder: Path) -> dict[str, Any]:
     return described
 
 
+class _Stderr:
+    """R's stderr, line by line: `message()` lines to the log as information, the others to
+    the block's stderr."""
+
+    def __init__(self) -> None:
+        self.partial = ""
+
+    def write(self, text: str) -> None:
+        *lines, self.partial = (self.partial + text).split("\n")
+        for line in lines:
+            self._line(line)
+
+    def _line(self, line: str) -> None:
+        if line.startswith(_MESSAGE_MARK):
+            _messages.info("%s", line.removeprefix(_MESSAGE_MARK))
+        else:
+            sys.stderr.write(line + "\n")
+
+    def close(self) -> None:
+        if self.partial:
+            self._line(self.partial)
+        self.partial = ""
+
+
 def _stream(process: subprocess.Popen[bytes]) -> None:
     """Copy the process's stdout and stderr, as it comes, to this block's logs (which make
     lines of it)."""
     assert process.stdout is not None and process.stderr is not None
+    stderr = _Stderr()
     targets: dict[IO[bytes], tuple[Any, codecs.IncrementalDecoder]] = {
         pipe: (target, codecs.getincrementaldecoder("utf-8")("replace"))
-        for pipe, target in ((process.stdout, sys.stdout), (process.stderr, sys.stderr))}
+        for pipe, target in ((process.stdout, sys.stdout), (process.stderr, stderr))}
     with selectors.DefaultSelector() as selector:
         for stream in targets:
             selector.register(stream, selectors.EVENT_READ)
@@ -72,6 +102,7 @@ def _stream(process: subprocess.Popen[bytes]) -> None:
                     target.write(decoder.decode(chunk))
                 else:
                     selector.unregister(pipe)
+    stderr.close()
 
 
 def _outputs(folder: Path) -> dict[str, Any]:
@@ -99,6 +130,7 @@ def run_r(spec: BlockSpec, inputs: Mapping[str, Any], context: RunContext) -> di
         folder = Path(work)
         document = {
             "file": str(spec.file),
+            "message_mark": _MESSAGE_MARK,
             "inputs": _describe_inputs(inputs, folder),
             "outputs": list(spec.defines),
             "context": {"run_id": context.run_id, "pipeline": context.pipeline,

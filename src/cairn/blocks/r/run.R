@@ -16,6 +16,7 @@ local({
   toJSON <- jsonlite::toJSON
   work <- commandArgs(trailingOnly = TRUE)[1]
   spec <- fromJSON(file.path(work, "spec.json"), simplifyVector = FALSE)
+  MESSAGE_MARK <- spec$message_mark
 
   read_column <- function(column, n) {
     con <- file(file.path(work, column$file), "rb")
@@ -140,6 +141,10 @@ local({
         if (shown$visible) print(shown$value)  # as Rscript prints top-level values
       }, message = function(m) {
         flush(stdout())  # what cat() wrote before the message comes before it in the log
+        # Marked, so that Cairn logs it as information: stderr is for warnings and errors.
+        text <- strsplit(sub("\n$", "", conditionMessage(m)), "\n", fixed = TRUE)[[1]]
+        cat(paste0(MESSAGE_MARK, text, "\n"), sep = "", file = stderr())
+        invokeRestart("muffleMessage")
       }, warning = function(w) {
         message("Warning (line ", line, "): ", conditionMessage(w))
         invokeRestart("muffleWarning")
