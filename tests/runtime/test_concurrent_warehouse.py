@@ -12,9 +12,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from support import ProjectFolder
+from support import ProjectFolder, RecordingObserver
 
+from cairn import service
 from cairn.errors import CairnError
+from cairn.ids import BlockName
 from cairn.io.connection import Connection
 from cairn.io.duckdb_database import DuckDBDatabase
 from cairn.io.duckdb_share import warehouse_user
@@ -188,3 +190,52 @@ def test_a_waiter_killed_in_line_does_not_block_the_others(tmp_path: Path) -> No
                                                          "lock_timeout": 30}))
     assert database.query("SELECT 42 AS x").column("x").to_pylist() == [42]
     database.close()
+
+
+def test_a_holder_killed_mid_block_leaves_the_previous_table_and_the_file_free(
+        tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    database = DuckDBDatabase(Connection("w", "duckdb", {"path": str(path)}))
+    database.query("CREATE TABLE t AS SELECT 1 AS v")
+    database.close()
+    script = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from cairn.io.connection import Connection
+        from cairn.io.duckdb_database import DuckDBDatabase
+        database = DuckDBDatabase(Connection("w", "duckdb", {{"path": {str(path)!r}}}))
+        with database._cursor() as cursor:
+            cursor.begin()
+            cursor.execute("CREATE OR REPLACE TABLE t AS SELECT 2 AS v FROM range(100000)")
+            Path({str(tmp_path / "ready")!r}).touch()
+            time.sleep(600)
+    """)
+    killed = subprocess.Popen([sys.executable, "-c", script])
+    _wait_for(tmp_path / "ready", killed)
+    killed.kill()
+    killed.wait()
+    database = DuckDBDatabase(Connection("w", "duckdb", {"path": str(path),
+                                                         "lock_timeout": 30}))
+    assert database.query("SELECT v FROM t").column("v").to_pylist() == [1]
+    database.close()
+
+
+def test_a_block_that_waits_too_long_fails_naming_the_holder(
+        project: ProjectFolder, observer: RecordingObserver) -> None:
+    path = project.root / ".cairn" / "warehouse.duckdb"
+    (project.root / "io_config.yaml").write_text(
+        "default:\n  warehouse:\n    kind: duckdb\n    path: .cairn/warehouse.duckdb\n"
+        "    lock_timeout: 0.5\n")
+    project.pipeline("p", {"answer.sql": "SELECT 42 AS v\n"})
+    holder = _holder(path, project.root / "ready", project.root / "release")
+    try:
+        _wait_for(project.root / "ready", holder)
+        result = service.run_pipeline(project.load(), "p", observer)
+    finally:
+        (project.root / "release").touch()
+        holder.wait(timeout=60)
+    assert result.status == "failed"
+    failure = observer.outcomes[BlockName("answer")].failure
+    assert failure is not None
+    assert "stayed busy" in failure.message and "block slow of run r-1 (p)" in failure.message
+    assert service.run_pipeline(project.load(), "p", observer).status == "success"
