@@ -19,6 +19,7 @@ from cairn.errors import CairnError, Problem, closest
 from cairn.ids import RunId
 from cairn.io.config import load_connections
 from cairn.io.connection import Connection
+from cairn.io.duckdb_share import warehouse_user
 from cairn.io.secrets import redact
 from cairn.project.config import Project
 from cairn.project.pipeline import Pipeline
@@ -63,6 +64,7 @@ def run_stream(project: Project, name: str, stop_when_idle: float | None = None,
     scope = stream_scope(project, name)
     connections = load_connections(project)
     run_id = new_run_id()
+    warehouse_user.set(f"stream {name} (run {run_id})")  # named to processes waiting for it
     transformer = Transformer(pipeline, graph, run_id)
     record = StreamRecord(project, pipeline, run_id)
     transformer.capture = record.capture
