@@ -35,6 +35,8 @@ ProjectOption = Annotated[
 ]
 
 
+_CANCELLED_EXIT = 130  # as a shell reports a command stopped by Ctrl-C
+
 # Set by the global --profile and --log-format options, before any command runs.
 _profile: str | None = None
 _log_format: str | None = None
@@ -165,22 +167,24 @@ def run(
         raise CairnError(Problem("bad-options", "--resume reruns a run as it was; it cannot "
                                  "be combined with --block or --var"))
     if _logs_as_json(found):
-        if _run_as_json(found, pipeline, variables, block, downstream, upstream, resume,
-                        run_id) != "success":
-            raise typer.Exit(1)
+        status = _run_as_json(found, pipeline, variables, block, downstream, upstream, resume,
+                              run_id)
+        if status != "success":
+            raise typer.Exit(_CANCELLED_EXIT if status == "cancelled" else 1)
         return
     total = len(service.select_blocks(pipeline_model, graph, block, downstream, upstream))
     console = _console()
     with ProgressDisplay(console, total, show_logs=not quiet) as display:
         result = service.run_pipeline(found, pipeline, display, variables, block, downstream,
                                       upstream, resume, run_id)
-    console.print(summary_table(display, [b for b in graph.order if b in result.blocks]))
+    console.print(summary_table(display, [b for b in graph.order if b in result.blocks],
+                                result.blocks))
     verb = "resumed run" if result.resumed else "run"
     console.print(f"{verb} [bold]{result.run_id}[/] {styled(result.status)}")
     if result.status != "success":
         console.print(f"[dim]logs: cairn logs {result.run_id} · resume: cairn run {pipeline} "
                       f"--resume {result.run_id}[/]")
-        raise typer.Exit(1)
+        raise typer.Exit(_CANCELLED_EXIT if result.status == "cancelled" else 1)
 
 
 def _run_as_json(found: Any, pipeline: str, variables: dict[str, Any], block: list[str],

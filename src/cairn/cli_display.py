@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -19,10 +19,11 @@ STATUS_STYLE = {
     "failed": "red",
     "upstream_failed": "yellow",
     "interrupted": "magenta",
+    "cancelled": "yellow",
     "running": "cyan",
     "skipped": "dim",
 }
-MARK = {"success": "✓", "failed": "✗", "upstream_failed": "↷", "skipped": "⊘"}
+MARK = {"success": "✓", "failed": "✗", "upstream_failed": "↷", "skipped": "⊘", "cancelled": "■"}
 
 
 def human_bytes(size: int | None) -> str:
@@ -121,13 +122,19 @@ def output_size(outcome: Outcome) -> str:
     return human_bytes(outcome.output_bytes) if outcome.stored else ""
 
 
-def summary_table(display: ProgressDisplay, order: Sequence[BlockName]) -> Table:
+def summary_table(display: ProgressDisplay, order: Sequence[BlockName],
+                  statuses: Mapping[BlockName, str] | None = None) -> Table:
+    """The run's blocks; `statuses` (the run's result) names those stopped while running."""
     table = Table(title="Run summary", title_justify="left")
     for column, justify in (("block", "left"), ("status", "left"), ("attempts", "right"),
                             ("duration", "right"), ("rows", "right"), ("output", "right")):
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for block in order:
         outcome = display.outcomes.get(block)
+        if outcome is None and (statuses or {}).get(block) == "cancelled":
+            table.add_row(block, styled("cancelled"), str(display.attempts.get(block, "")),
+                          "", "", "")
+            continue
         if outcome is None:
             table.add_row(block, styled("success"), "", "", "", "done before resume")
             continue

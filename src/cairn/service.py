@@ -246,8 +246,12 @@ def run_pipeline(
                                       pipeline.variables, execution_date, done,
                                       attempts_before)
         except KeyboardInterrupt:
-            metadata.interrupt_run(run_id, "stopped by the user (Ctrl-C)")
-            raise
+            # Ctrl-C: the user stopped it. The run and its running blocks are `cancelled`
+            # (resumable), and the caller reports it like any other end.
+            metadata.interrupt_run(run_id, "cancelled by the user (Ctrl-C)", status="cancelled")
+            cancelled = {BlockName(unit): "cancelled" for unit in runner.running}
+            return RunResult(run_id, "cancelled", {**runner.status, **cancelled},
+                             resume is not None)
         failed = sorted(b for b, s in statuses.items() if s not in ("success", "skipped"))
         status = "failed" if failed else "success"
         metadata.finish_run(run_id, status, f"blocks not successful: {', '.join(failed)}"

@@ -163,7 +163,8 @@ def health(project: Project, metadata: MetadataStore, days: int,
         next_run, problem = _next_run(project, name)
         found.append(Health(
             pipeline=name, days=days, runs=len(statuses), failures=failures,
-            success_rate=(len(statuses) - failures) / len(statuses) if statuses else None,
+            # A cancelled run is neither: the user stopped it.
+            success_rate=statuses.count("success") / len(statuses) if statuses else None,
             p50_s=percentile(durations, 50), p95_s=percentile(durations, 95),
             active=active.get(name, 0), last_run=RunPoint.of(last) if last else None,
             next_run=next_run, problem=problem))

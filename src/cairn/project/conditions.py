@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 TriggerRule = Literal["all_success", "all_done", "one_success", "none_failed"]
-FAILED = ("failed", "upstream_failed")
+# A cancelled parent stops its children as a failed one does: the user stopped the run.
+FAILED = ("failed", "upstream_failed", "cancelled")
 
 
 def gate(rule: TriggerRule, parents: Mapping[str, str]) -> tuple[str, str] | None:
@@ -31,7 +32,8 @@ def gate(rule: TriggerRule, parents: Mapping[str, str]) -> tuple[str, str] | Non
                     f"not run: no upstream block succeeded ({', '.join(failed)} failed)")
         return "skipped", "not run: no upstream block succeeded (all were skipped)"
     if failed:
-        return "upstream_failed", f"not run: upstream block {', '.join(failed)} failed"
+        how = "was cancelled" if all(parents[p] == "cancelled" for p in failed) else "failed"
+        return "upstream_failed", f"not run: upstream block {', '.join(failed)} {how}"
     if skipped and rule == "all_success":
         return "skipped", f"not run: upstream block {', '.join(skipped)} was skipped"
     return None

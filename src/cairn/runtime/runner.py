@@ -364,7 +364,8 @@ class Runner:
         self._finish(_Attempt(block, 1, 1, block_run_id, None, unit=block), outcome)
 
     def interrupt(self) -> None:
-        """Stop the blocks running now: each fails with KeyboardInterrupt."""
+        """Stop the blocks running now: each ends `cancelled` (a KeyboardInterrupt in its
+        thread), and what depends on them does not run."""
         for attempt in list(self.running.values()):
             if attempt.thread is not None:
                 _interrupt_thread(attempt.thread, KeyboardInterrupt)
@@ -534,7 +535,10 @@ class Runner:
                               rows_out=sql.rows if sql else (sum(rows) if rows else None),
                               profile=[asdict(p) for p in sql.profile] if sql else None,
                               checkpoints=done.checkpoints)
-        except (Exception, SystemExit, KeyboardInterrupt) as error:  # the last: interrupt()
+        except KeyboardInterrupt:  # interrupt(): the user stopped it, nothing went wrong
+            outcome = Outcome(block, attempt.recorded, "cancelled",
+                              failure=Failure("cancelled by the user", None, None, ""))
+        except (Exception, SystemExit) as error:
             outcome = Outcome(block, attempt.recorded, "failed",
                               failure=describe_failure(error, str(spec.file)))
         finally:

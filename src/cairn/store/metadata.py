@@ -37,7 +37,7 @@ from cairn.store.schema import (
     trigger_state,
 )
 
-FINISHED = ("success", "failed", "interrupted")
+FINISHED = ("success", "failed", "interrupted", "cancelled")
 _CANDIDATES = 5  # runs an ambiguous run id lists
 
 
