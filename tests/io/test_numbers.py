@@ -86,3 +86,21 @@ def test_show_json_prints_numbers(project: ProjectFolder, observer: RecordingObs
     shown = cli.run("show", "p", "sums", "--format", "json", cwd=project.root, check=True)
     rows = sorted(json.loads(shown.stdout), key=lambda row: row["k"])
     assert rows == [{"k": "a", "total": 3, "money": 3.75}, {"k": "b", "total": 40, "money": 0.1}]
+
+
+def test_read_sql_gives_numbers_in_every_frame_kind(project: ProjectFolder,
+                                                    observer: RecordingObserver) -> None:
+    project.pipeline("p", {"kinds.py": """
+        from cairn.io import read_sql
+        query = "SELECT sum(x) AS s, sum(x::DECIMAL(10, 2)) AS d FROM range(5) t(x)"
+        kinds = {
+            "pandas": [str(t) for t in read_sql(query).dtypes],
+            "arrow": [str(f.type) for f in read_sql(query, as_="arrow").schema],
+            "polars": [str(t) for t in read_sql(query, as_="polars").dtypes],
+        }
+    """})
+    result = service.run_pipeline(project.load(), "p", observer)
+    assert result.status == "success", {b: o.failure for b, o in observer.outcomes.items()}
+    kinds, = service.read_output(project.load(), "p", "kinds").values()
+    assert kinds == {"pandas": ["int64", "float64"], "arrow": ["int64", "double"],
+                     "polars": ["Int64", "Float64"]}
