@@ -30,7 +30,8 @@ def _plain_type(column: pa.ChunkedArray) -> pa.DataType | None:
     bounds = pc.min_max(column)
     low, high = bounds["min"].as_py(), bounds["max"].as_py()
     if kind.scale <= 0:
-        if kind.precision <= 18 or low is None or (low >= _INT64[0] and high <= _INT64[1]):
+        digits = kind.precision - kind.scale  # a negative scale adds zeros
+        if digits <= 18 or low is None or (low >= _INT64[0] and high <= _INT64[1]):
             return pa.int64()
         return None
     if kind.precision <= _DOUBLE_DIGITS or low is None:
