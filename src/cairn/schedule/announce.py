@@ -38,7 +38,7 @@ def run_ended(metadata: MetadataStore, run_id: str) -> None:
     if duration is None and run.ended_at is not None:
         duration = (run.ended_at - run.started_at).total_seconds()
     failed = failed_blocks(metadata, run_id)
-    took = f" in {duration:.1f} s" if duration is not None else ""
+    took = f" in {duration:.2f} s" if duration is not None else ""
     verb = "finished" if run.status == "success" else run.status
     message = f"run {run.id} of {run.pipeline} {verb}{took} (trigger {trigger})"
     if failed:
