@@ -1,14 +1,18 @@
-"""Clients that go away (a closed tab, a dropped connection) leave no tracebacks in the
-server's output, whatever moment they pick."""
+"""The server's output stays clean: clients that go away (a closed tab, a dropped
+connection) leave no tracebacks, whatever moment they pick, and neither does Ctrl-C."""
 
 from __future__ import annotations
 
 import base64
 import os
+import signal
 import socket
 import struct
+import subprocess
+import sys
 
-from support import ProjectFolder, Server, wait_until
+import httpx
+from support import ProjectFolder, Server, free_port, wait_until
 
 BLOCKS = {
     "ticker.py": "import time\nfor i in range(40):\n    print('line', i, flush=True)\n"
@@ -76,3 +80,38 @@ def test_clients_that_vanish_leave_no_tracebacks(project: ProjectFolder) -> None
         server.stop()
     output = (project.root.parent / "server.log").read_text()
     assert "Traceback" not in output and "Exception in ASGI" not in output, output[-4000:]
+
+
+def test_ctrl_c_on_the_server_leaves_no_tracebacks(project: ProjectFolder) -> None:
+    project.pipeline("p", BLOCKS)
+    project.pipeline("q", {"x.py": "x = 1\n"})
+    port = free_port()
+    log_path = project.root.parent / "serve.log"
+    with log_path.open("wb") as log:
+        # A session of its own: Ctrl-C in a terminal signals the whole foreground group.
+        server = subprocess.Popen(
+            [sys.executable, "-m", "cairn", "serve", "--port", str(port), "--project",
+             str(project.root)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(base + "/openapi.json"), "the server to listen")
+        # Two notebook workers, one of them running a block.
+        assert httpx.get(base + "/api/notebooks/q", timeout=60).is_success
+        assert httpx.post(base + "/api/notebooks/p/run", json={"mode": "all"},
+                          timeout=60).is_success
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    output = log_path.read_text()
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-4000:]
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=1)
+    except httpx.TransportError:
+        return False
+    return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import signal
 import threading
 import traceback
 from collections.abc import Callable
@@ -305,6 +306,10 @@ class Notebook:
 
 def main(connection: Connection, root: str, profile: str, pipeline: str) -> None:
     """The worker process: answer the server's requests until the pipe closes."""
+    # Ctrl-C on `cairn serve` reaches every process of its group: the server stops its
+    # workers itself (and a block is interrupted by a request), so a worker must not die
+    # of it with a traceback on the server's terminal.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     lock = threading.Lock()
 
     def send(message: dict[str, Any]) -> None:
