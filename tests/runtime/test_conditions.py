@@ -92,7 +92,7 @@ def test_run_if_and_condition_blocks(project: ProjectFolder,
                              "heavy": K, "report": S}
     recorded = history(project, result.run_id)
     assert recorded["small_only"] == (K, "not run: run_if `mode == 'small'` is false")
-    assert recorded["heavy"] == (K, "not run: upstream block has_data was skipped")
+    assert recorded["heavy"] == (K, "not run: the condition has_data was false")
 
     again = service.run_pipeline(project.load(), "p", observer, variables={"mode": "small"})
     assert again.blocks["full_only"] == K and again.blocks["small_only"] == S
@@ -148,3 +148,38 @@ def test_graph_shows_conditions(project: ProjectFolder, cli: type[CLI]) -> None:
     ]
     text = cli.run("graph", "p", cwd=project.root, check=True).stdout
     assert "b [python] <- a (a)  (run_if: a, trigger_rule: none_failed)" in text
+
+
+def test_a_join_reads_a_skipped_branch_as_none_never_an_earlier_run(
+        project: ProjectFolder, observer: RecordingObserver) -> None:
+    project.pipeline("p", {
+        "optional.py": "optional = 'from ' + mode\n",
+        "broken.py": "broken = 1 / (mode == 'full')\n",
+        "join.py": "join = [optional, broken]\n",
+    }, """
+        variables: {mode: light}
+        blocks:
+          - name: optional
+            run_if: "mode == 'full'"
+          - broken
+          - name: join
+            trigger_rule: all_done
+    """)
+    # The project's first run: the branch never succeeded, and the join still runs.
+    first = service.run_pipeline(project.load(), "p", observer)
+    assert first.blocks == {"optional": K, "broken": F, "join": S}
+    assert service.read_output(project.load(), "p", "join") == {"join": [None, None]}
+
+    full = service.run_pipeline(project.load(), "p", observer, variables={"mode": "full"})
+    assert full.status == "success"
+    assert service.read_output(project.load(), "p", "join") == {"join": ["from full", 1.0]}
+
+    # Skipped and failed again: the join sees them absent, not the values of the run before.
+    again = service.run_pipeline(project.load(), "p", observer)
+    assert again.blocks == {"optional": K, "broken": F, "join": S}
+    assert service.read_output(project.load(), "p", "join") == {"join": [None, None]}
+
+    # A block run alone reads its parents' latest successful outputs.
+    alone = service.run_pipeline(project.load(), "p", observer, blocks=["join"])
+    assert alone.status == "success"
+    assert service.read_output(project.load(), "p", "join") == {"join": ["from full", 1.0]}

@@ -75,3 +75,47 @@ def test_resume_after_sigkill(project: ProjectFolder, cli: type[CLI], tmp_path: 
 
     again = cli.run("run", "p", "--resume", run.id, cwd=project.root)
     assert again.returncode == 2 and "already succeeded" in again.stderr
+
+
+def test_resume_keeps_a_false_condition(project: ProjectFolder, cli: type[CLI],
+                                        tmp_path: Path) -> None:
+    ran, started, release = (tmp_path / n for n in ("ran", "started", "release"))
+    project.pipeline("p", {
+        "gate.py": "gate = False\n",
+        "child.py": f"""
+            from pathlib import Path
+            Path({str(ran)!r}).touch()
+            child = gate
+        """,
+        "slow.py": f"""
+            import time
+            from pathlib import Path
+            Path({str(started)!r}).touch()
+            while not Path({str(release)!r}).exists():
+                time.sleep(0.05)
+            slow = 1
+        """,
+    }, """
+        blocks:
+          - {name: gate, condition: true}
+          - {name: child, upstream: [gate]}
+          - slow
+    """)
+    process = subprocess.Popen([sys.executable, "-m", "cairn", "run", "p"], cwd=project.root,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(started)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    release.touch()
+    resumed = cli.run("run", "p", "--resume", cwd=project.root)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert not ran.exists()  # the gate said no before the kill, and still does
+    store = MetadataStore(project.load().metadata_url)
+    try:
+        run, = store.list_runs("p")
+        child = [(b.status, b.error) for b in store.block_runs(run.id) if b.block == "child"]
+        assert child == [("skipped", "not run: the condition gate was false")] * len(child)
+    finally:
+        store.close()

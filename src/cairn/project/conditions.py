@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Literal
 
 TriggerRule = Literal["all_success", "all_done", "one_success", "none_failed"]
@@ -17,9 +17,11 @@ TriggerRule = Literal["all_success", "all_done", "one_success", "none_failed"]
 FAILED = ("failed", "upstream_failed", "cancelled")
 
 
-def gate(rule: TriggerRule, parents: Mapping[str, str]) -> tuple[str, str] | None:
+def gate(rule: TriggerRule, parents: Mapping[str, str],
+         closed: Collection[str] = ()) -> tuple[str, str] | None:
     """None when the block should run, else (status, reason), from the parents' statuses
-    (`success`, `failed`, `upstream_failed` or `skipped`; a closed condition is `skipped`)."""
+    (`success`, `failed`, `upstream_failed` or `skipped`; a closed condition is `skipped`,
+    and named in `closed`: it ran, and its answer was false)."""
     failed = [p for p, s in parents.items() if s in FAILED]
     skipped = [p for p, s in parents.items() if s == "skipped"]
     if rule == "all_done" or not parents:
@@ -35,6 +37,9 @@ def gate(rule: TriggerRule, parents: Mapping[str, str]) -> tuple[str, str] | Non
         how = "was cancelled" if all(parents[p] == "cancelled" for p in failed) else "failed"
         return "upstream_failed", f"not run: upstream block {', '.join(failed)} {how}"
     if skipped and rule == "all_success":
+        false = [p for p in skipped if p in closed]
+        if false:
+            return "skipped", f"not run: the condition {', '.join(false)} was false"
         return "skipped", f"not run: upstream block {', '.join(skipped)} was skipped"
     return None
 

@@ -232,6 +232,7 @@ class Runner:
                 block = ready.popleft()
                 if block in already_done:
                     self.status[block] = "success"
+                    self._reopen_gate(block)
                     sorter.done(block)
                 elif (verdict := self._verdict(block)) is not None:
                     self._record_not_run(block, *verdict)
@@ -370,6 +371,20 @@ class Runner:
             if attempt.thread is not None:
                 _interrupt_thread(attempt.thread, KeyboardInterrupt)
 
+    def _reopen_gate(self, block: BlockName) -> None:
+        """A condition block a resumed run already finished keeps its answer: if it was
+        false, its downstream stay skipped as they were before the run stopped."""
+        if not self.pipeline.block_settings[block].condition:
+            return
+        record = self.metadata.latest_success(self.pipeline.name, block, self.run_id)
+        if record is None:
+            return
+        stored = [StoredOutput(**o) for o in json.loads(record.outputs)]
+        outputs = StoredOutputs(self.store, record.run_id, block, stored)
+        self.values[block] = outputs
+        if not outputs.get(block):
+            self.closed.add(block)
+
     def _verdict(self, block: BlockName) -> tuple[str, str] | None:
         """None if the block runs now, else its status and why (main thread)."""
         settings = self.pipeline.block_settings[block]
@@ -377,7 +392,7 @@ class Runner:
         for parent in self.graph.upstream[block]:
             status = self.status.get(parent, "success")  # not in this run: ran before
             parents[parent] = "skipped" if parent in self.closed else status
-        decided = gate(settings.trigger_rule, parents)
+        decided = gate(settings.trigger_rule, parents, self.closed)
         if decided is not None or settings.run_if is None:
             return decided
         self._ensure_upstream_values(block)
@@ -467,7 +482,7 @@ class Runner:
     def _ensure_upstream_values(self, block: BlockName) -> None:
         """Find outputs of upstream blocks that did not run in this process (main thread)."""
         for upstream in self.graph.upstream[block]:
-            if upstream in self.values:
+            if upstream in self.values or not self._succeeded(upstream):
                 continue
             record = self.metadata.latest_success(self.pipeline.name, upstream, self.run_id)
             record = record or self.metadata.latest_success(self.pipeline.name, upstream)
@@ -475,7 +490,15 @@ class Runner:
                 stored = [StoredOutput(**o) for o in json.loads(record.outputs)]
                 self.values[upstream] = StoredOutputs(self.store, record.run_id, upstream, stored)
 
+    def _succeeded(self, block: BlockName) -> bool:
+        """False for a block that was skipped or failed in this run: its outputs are absent
+        (None) to a block that runs anyway (`none_failed`, `all_done`), never an earlier
+        run's. A block outside this run counts: its latest successful run is read."""
+        return self.status.get(block, "success") == "success"
+
     def _value(self, block: BlockName, name: str, for_sql: bool) -> Any:
+        if not self._succeeded(block):
+            return None
         outputs = self.values.get(block)
         if outputs is None:
             raise BlockError(
@@ -498,6 +521,9 @@ class Runner:
                 inputs[name] = self._value(source, name, for_sql)
             elif (block := BlockName(name)) in self.pipeline.blocks and block != spec.name:
                 # A parameter naming a script-style block gets all its outputs as a dict.
+                if not self._succeeded(block):
+                    inputs[name] = None
+                    continue
                 outputs = self.values.get(block)
                 names = outputs.names() if isinstance(outputs, StoredOutputs) else list(
                     outputs or {})
