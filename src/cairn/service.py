@@ -151,7 +151,11 @@ def open_metadata(project: Project) -> MetadataStore:
     from cairn.store.metadata import MetadataStore
 
     store = MetadataStore(project.metadata_url)
-    store.mark_dead_runs()
+    dead = store.mark_dead_runs()
+    if dead:
+        from cairn.monitor.watch import alert_dead_runs
+
+        alert_dead_runs(project, store, list(dead))
     return store
 
 

@@ -6,12 +6,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import signal
+import subprocess
+import sys
 import textwrap
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 from alert_receivers import HTTPReceiver, SMTPReceiver
-from support import ProjectFolder, RecordingObserver, free_port
+from support import ProjectFolder, RecordingObserver, cairn, free_port, wait_until
 
 from cairn.ids import RunId
 from cairn.monitor.delivery import deliver_pending
@@ -285,3 +290,45 @@ def test_a_scheduler_alerts_runs_whose_process_died(project: ProjectFolder,
     data = request.json()
     assert (data["event"], data["run_id"]) == ("failure", "lost")
     assert "no heartbeat" in data["error"]
+
+
+def test_a_killed_run_is_failed_naming_its_running_block_and_alerted_once(
+        project: ProjectFolder, http: HTTPReceiver, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    configure(project, hook_alerts(http, "- channels: [hook]"))
+    project.pipeline("p", {
+        "quick.py": "quick = 1\n",
+        "slow.py": f"""
+            import time
+            from pathlib import Path
+            Path({str(started)!r}).touch()
+            time.sleep(600)
+            slow = quick
+        """,
+    })
+    process = subprocess.Popen([sys.executable, "-m", "cairn", "run", "p"], cwd=project.root,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(started.exists, "the slow block to start", timeout=60)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    listed = cairn("runs", "p", cwd=project.root, check=True).stdout  # notices the dead run
+    assert "failed" in listed
+    [request] = http.wait_for("/hook")
+    data = request.json()
+    assert data["event"] == "failure"
+    assert "the process died while this block was running" in data["error"]
+    store = MetadataStore(find_project(project.root).metadata_url)
+    try:
+        [record] = store.list_runs("p")
+        assert record.status == "failed"
+        assert "process died" in record.error and record.error.endswith("(running: slow)")
+        assert [(b.block, b.status, b.error) for b in store.block_runs(record.id)] == [
+            ("quick", "success", None),
+            ("slow", "failed", "the process died while this block was running")]
+    finally:
+        store.close()
+    cairn("runs", "p", cwd=project.root, check=True)  # a second look alerts nothing more
+    assert len(http.at("/hook")) == 1
+    assert len(incidents(project)) == 1

@@ -50,7 +50,7 @@ def test_resume_after_sigkill(project: ProjectFolder, cli: type[CLI], tmp_path: 
     assert process.returncode == -signal.SIGKILL
 
     listed = cli.run("runs", "p", cwd=project.root, check=True).stdout
-    assert "interrupted" in listed
+    assert "failed" in listed
 
     release.touch()
     resumed = cli.run("run", "p", "--resume", cwd=project.root)
@@ -64,7 +64,7 @@ def test_resume_after_sigkill(project: ProjectFolder, cli: type[CLI], tmp_path: 
         assert (run.status, run.resumes) == ("success", 1)
         assert [(b.block, b.attempt, b.status) for b in store.block_runs(run.id)] == [
             ("first", 1, "success"),
-            ("slow", 1, "interrupted"),
+            ("slow", 1, "failed"),
             ("slow", 2, "success"),
             ("last", 1, "success"),
         ]

@@ -153,3 +153,17 @@ def watch_scheduler(project: Project) -> SchedulerAlerts | None:
     if not project.settings.alerts.routes:
         return None
     return SchedulerAlerts(project)
+
+
+def alert_dead_runs(project: Project, store: MetadataStore, run_ids: list[str]) -> None:
+    """The failure alerts of runs whose process died, found (and failed) by this command:
+    raised and sent now, since no process of theirs is left to do it. A scheduler would
+    send what fails here, and the incident's key keeps a second finder from alerting twice."""
+    if not project.settings.alerts.routes:
+        return
+    for run_id in run_ids:
+        def alert(run_id: str = run_id) -> None:
+            raise_run_end(project, store, run_id)
+            deliver_pending(project, store, _now(), run_id)
+
+        _guarded(f"alerting the failure of run {run_id}", alert)

@@ -202,7 +202,8 @@ class Scheduler:
             if record.status in ("starting", "running"):
                 self.metadata.interrupt_run(
                     RunId(run_id), f"the run's process ended with exit code {code} before the run "
-                    "finished", status="failed")
+                    "finished", status="failed",
+                    block_message="the process died while this block was running")
             announce.run_ended(self.metadata, run_id)
 
     def _fail_silent(self) -> None:
@@ -213,7 +214,8 @@ class Scheduler:
                 process.kill()
             self.metadata.interrupt_run(
                 run.id, f"no heartbeat from the run's process for {self.silence_seconds:g} s: "
-                "it died or hangs", status="failed")
+                "it died or hangs", status="failed",
+                block_message="the process died or hung while this block was running")
             if process is not None:
                 announce.run_ended(self.metadata, run.id)
 

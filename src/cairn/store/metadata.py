@@ -229,35 +229,53 @@ class MetadataStore:
                         host=socket.gethostname(), resumes=runs.c.resumes + 1)
             )
 
-    def interrupt_run(self, run_id: RunId, message: str, status: str = "interrupted") -> None:
-        """Record that a run stopped: it and its unfinished block attempts get `status`."""
+    def interrupt_run(self, run_id: RunId, message: str, status: str = "interrupted",
+                      block_message: str | None = None) -> None:
+        """Record that a run stopped: it and its unfinished block attempts get `status`.
+        With `block_message` (the process died), the attempts get it and the run's message
+        names them: blocks run in one process, so whichever was running may have killed it."""
         with self.engine.begin() as connection:
+            running = connection.execute(
+                select(block_runs.c.block)
+                .where(block_runs.c.run_id == run_id, block_runs.c.status == "running")
+                .order_by(block_runs.c.id)
+            ).scalars().all()
+            if running and block_message is not None:
+                message += f" (running: {', '.join(running)})"
             connection.execute(
                 update(block_runs)
                 .where(block_runs.c.run_id == run_id, block_runs.c.status == "running")
-                .values(status=status, ended_at=utcnow(), error=message)
+                .values(status=status, ended_at=utcnow(), error=block_message or message)
             )
             connection.execute(
                 update(runs).where(runs.c.id == run_id)
                 .values(status=status, ended_at=utcnow(), error=message)
             )
 
-    def mark_dead_runs(self) -> None:
-        """Runs left `running` by a process on this host that no longer exists."""
+    def mark_dead_runs(self) -> list[RunId]:
+        """Fail the runs left `running` by a process on this host that no longer exists,
+        with the block attempts that were running when it died; returns the ids of the
+        batch runs among them (their failure alerts are the caller's to raise)."""
         with self.engine.connect() as connection:
             rows = connection.execute(
                 select(runs.c.id, runs.c.pid, runs.c.trigger).where(
                     runs.c.status == "running", runs.c.host == socket.gethostname())
             ).all()
+        dead: list[RunId] = []
         for run_id, pid, trigger in rows:
-            if pid is not None and not _process_alive(pid):
-                if trigger == "stream":  # nothing to resume: a new process replays its batch
-                    self.interrupt_run(run_id, "the stream's process ended without stopping "
-                                       "(killed?); its unacknowledged batch comes again",
-                                       status="failed")
-                else:
-                    self.interrupt_run(run_id, "the run's process ended unexpectedly; "
-                                       "resume it with --resume")
+            if pid is None or _process_alive(pid):
+                continue
+            if trigger == "stream":  # nothing to resume: a new process replays its batch
+                self.interrupt_run(run_id, "the stream's process ended without stopping "
+                                   "(killed?); its unacknowledged batch comes again",
+                                   status="failed")
+            else:
+                self.interrupt_run(run_id, "the run's process died (killed, or a block ended "
+                                   "the interpreter); resume it with --resume",
+                                   status="failed", block_message="the process died while "
+                                   "this block was running")
+                dead.append(RunId(run_id))
+        return dead
 
     # -- scheduling ----------------------------------------------------------------------
     def create_scheduled_run(self, run_id: RunId, pipeline: str, trigger: str, key: str,
