@@ -256,7 +256,7 @@ def runs(
     from rich.table import Table
 
     from cairn import service
-    from cairn.cli_display import styled
+    from cairn.cli_display import block_counts, styled
 
     metadata = service.open_metadata(_project(project))
     try:
@@ -266,13 +266,12 @@ def runs(
                        "trigger"):
             table.add_column(column, no_wrap=True)
         for record in records:
-            blocks = metadata.block_runs(record.id)
-            latest = {b.block: b.status for b in blocks}
-            ok = sum(1 for s in latest.values() if s == "success")
             table.add_row(record.id, record.pipeline, styled(record.status),
                           shown(record.started_at),
                           f"{record.duration_s:.2f}s" if record.duration_s is not None else "",
-                          f"{ok}/{len(json.loads(record.blocks))} ok", record.trigger or "")
+                          block_counts(metadata.block_runs(record.id),
+                                       len(json.loads(record.blocks))),
+                          record.trigger or "")
     finally:
         metadata.close()
     _console().print(table if records else "no runs yet")
@@ -285,8 +284,12 @@ def logs(
     block: Annotated[str | None, typer.Argument(help="Only this block's logs.")] = None,
     project: ProjectOption = None,
 ) -> None:
-    """Print the logs (stdout, stderr, logging) and errors of a run's blocks."""
+    """Print the logs (stdout, stderr, logging) and errors of a run's blocks, and the time
+    and rows of each statement of a SQL block."""
+    import json
+
     from cairn import service
+    from cairn.cli_display import profile_table
     from cairn.errors import Problem
     from cairn.ids import BlockName, RunId
 
@@ -312,6 +315,8 @@ def logs(
             sys.stdout.flush()
         if last.error:
             console.print(last.error, style="red", markup=False)
+        if last.profile:  # a SQL block: where its time went, statement by statement
+            console.print(profile_table(json.loads(last.profile), "SQL statements"))
 
 
 @app.command()
@@ -331,7 +336,7 @@ def show(
     import json
 
     from cairn import service
-    from cairn.cli_display import to_pandas, value_table
+    from cairn.cli_display import limited, to_pandas, value_table
     from cairn.errors import Problem
     from cairn.runtime.values import table_kind
 
@@ -354,8 +359,11 @@ def show(
                 orient="records", date_format="iso")
             sys.stdout.write(text.rstrip("\n") + "\n")
         else:
+            value, note = limited(value, limit)
             sys.stdout.write((json.dumps(value, default=repr) if format == "json"
                               else str(value)) + "\n")
+            if note:  # on stderr: the output stays valid JSON or CSV
+                _console(stderr=True).print(f"[dim]{note}[/]")
 
 
 connections_app = typer.Typer(help="The connections of io_config.yaml: list and test them.",

@@ -111,6 +111,36 @@ class ProgressDisplay:
                 self.console.print(f"  [dim]{escape(outcome.failure.message)}[/]")
 
 
+def block_counts(attempts: Sequence[Any], blocks: int) -> str:
+    """`ok/blocks ok` for a run's list: blocks count, the items of mapped blocks (recorded
+    as `block[i]`) are said apart, so a fan-out never shows more successes than blocks."""
+    latest = {a.block: a.status for a in attempts}  # the last attempt of each unit
+    ok = sum(1 for unit, status in latest.items()
+             if status == "success" and item_of(unit) is None)
+    items = sum(1 for unit in latest if item_of(unit) is not None)
+    return f"{ok}/{blocks} ok" + (f" (+{items} items)" if items else "")
+
+
+def limited(value: Any, limit: int) -> tuple[Any, str | None]:
+    """A list or tuple cut to `limit` items, with a note saying so; anything else as is
+    (tables are cut where they are printed)."""
+    if isinstance(value, list | tuple) and len(value) > limit:
+        return value[:limit], f"first {limit:,} of {len(value):,} items (--limit)"
+    return value, None
+
+
+def profile_table(profile: Sequence[Mapping[str, Any]], title: str) -> Table:
+    """A SQL block's statements with the line each starts on, its time and rows."""
+    table = Table(title=title, title_justify="left")
+    for column in ("statement", "line", "seconds", "rows"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for entry in profile:
+        rows = entry.get("rows")
+        table.add_row(str(entry["statement"]), str(entry["line"]), f"{entry['seconds']:.3f}",
+                      "" if rows is None else f"{rows:,}")
+    return table
+
+
 def output_size(outcome: Outcome) -> str:
     """What a block's outputs take: bytes on disk, or for a table kept in a database (whose
     bytes the database does not tell) its rows and where it is."""
@@ -155,7 +185,8 @@ def value_table(value: Any, limit: int, title: str) -> Table | str:
 
     kind = table_kind(value)
     if kind is None:
-        return repr(value)
+        shown, note = limited(value, limit)
+        return repr(shown) + (f"\n… {note}" if note else "")
     frame = to_pandas(value, kind)
     table = Table(title=f"{title} ({len(frame):,} rows, {len(frame.columns)} columns)",
                   title_justify="left")

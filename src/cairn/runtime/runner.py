@@ -98,6 +98,7 @@ class _Attempt:
     thread: threading.Thread | None = None
     unit: str = ""  # what is recorded: the block, or `block[i]` for an item of a mapped block
     item: dict[str, Any] | None = None  # a mapped block's item: the fan-out parents' values
+    started: float = field(default_factory=time.perf_counter)  # for a timed-out one's duration
 
 
 @dataclass
@@ -451,7 +452,8 @@ class Runner:
                 _interrupt_thread(late.thread)
                 timeout = self.pipeline.policies[late.block].timeout
                 failure = Failure(f"timed out after {timeout:g} s", None, None, "")
-                return late, Outcome(late.block, late.recorded, "failed", failure=failure)
+                return late, Outcome(late.block, late.recorded, "failed", failure=failure,
+                                     duration_s=time.perf_counter() - late.started)
             if running.get(attempt.unit) is attempt:
                 return attempt, outcome
             # else: the late result of an attempt that already timed out; ignore it
@@ -614,7 +616,7 @@ class Runner:
             policy = settings.write or spec.header.get("write", "replace")
             outputs, sql = run_sql(spec, inputs, self.variables, self.databases,
                                    materialize, policy,  # type: ignore[arg-type]
-                                   context, settings.checkpoints)
+                                   context, settings.checkpoints, settings.key)
             return _Executed(outputs, sql, rows_in, context.new_checkpoints)
         if spec.language == "r":
             from cairn.blocks.r_run import run_r
