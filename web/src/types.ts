@@ -235,10 +235,19 @@ export interface Trend {
   blocks: BlockStats[];
 }
 
+/** One statement of a SQL block: where it starts in the file, its time and rows. */
+export interface StatementProfile {
+  statement: number;
+  line: number;
+  seconds: number;
+  rows: number | null;
+}
+
 export interface BlockBar extends BlockRun {
   queued_at: string | null;
   rows_in: number | null;
   cpu_seconds: number | null;
+  profile: StatementProfile[] | null;
 }
 
 export interface Timeline {

@@ -7,6 +7,7 @@ a window is a bounded number of days, so its durations fit in memory."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -123,10 +124,12 @@ class BlockBar:
     peak_memory_bytes: int | None
     cpu_seconds: float | None
     error: str | None
+    profile: list[dict[str, Any]] | None = None  # a SQL block's statements: line, seconds, rows
 
     @classmethod
     def of(cls, row: Any) -> BlockBar:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+        recorded = {f.name: getattr(row, f.name) for f in fields(cls) if f.name != "profile"}
+        return cls(**recorded, profile=json.loads(row.profile) if row.profile else None)
 
 
 @dataclass

@@ -2,7 +2,7 @@ import { Fragment, useEffect, useState } from "react";
 import { api, errorText } from "../api";
 import { Gantt } from "../monitor/Gantt";
 import { LogViewer } from "../monitor/LogViewer";
-import type { BlockBar, Run, Timeline } from "../types";
+import type { BlockBar, Run, StatementProfile, Timeline } from "../types";
 import { formatBytes, formatDuration, formatTime, StatusBadge } from "./common";
 
 const ACTIVE = new Set(["running", "queued", "pending", "starting"]);
@@ -232,6 +232,39 @@ function BlockRunRow({ block, suffix, onLogs }: { block: BlockBar; suffix: strin
           </td>
         </tr>
       )}
+      {block.profile && block.profile.length > 0 && (
+        <tr className="sub-row">
+          <td colSpan={9}>
+            <StatementTable profile={block.profile} testId={`run-block-profile-${id}`} />
+          </td>
+        </tr>
+      )}
     </Fragment>
+  );
+}
+
+/** Where a SQL block's time went: one row per statement, with the line it starts on. */
+function StatementTable({ profile, testId }: { profile: StatementProfile[]; testId: string }) {
+  return (
+    <table className="list compact" data-testid={testId}>
+      <thead>
+        <tr>
+          <th className="num">Statement</th>
+          <th className="num">Line</th>
+          <th className="num">Time</th>
+          <th className="num">Rows</th>
+        </tr>
+      </thead>
+      <tbody>
+        {profile.map((s) => (
+          <tr key={s.statement} data-testid="statement-row">
+            <td className="num">{s.statement}</td>
+            <td className="num">{s.line}</td>
+            <td className="num">{formatDuration(s.seconds)}</td>
+            <td className="num">{s.rows ?? ""}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
