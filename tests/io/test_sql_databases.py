@@ -362,3 +362,69 @@ def test_sums_reach_python_as_numbers(project: ProjectFolder, observer: Recordin
     check, = service.read_output(project.load(), "p", "check").values()
     assert (check["total"], check["money"]) == ("int64", "float64")
     assert check["rows"] == [("a", 3, 3.75), ("b", 40, 0.1)]
+
+
+def _rounds(*rows: tuple[int | None, str]) -> str:
+    """A query of (id, v) rows in this order (`seq` orders them on every engine)."""
+    selects = [f"SELECT {'NULL' if i is None else i} AS id, '{v}' AS v, {n} AS seq"
+               for n, (i, v) in enumerate(rows)]
+    return "SELECT id, v, seq FROM (" + " UNION ALL ".join(selects) + ") AS r ORDER BY seq\n"
+
+
+def test_upsert_replaces_rows_by_key_and_the_last_row_of_a_key_wins(
+        project: ProjectFolder, observer: RecordingObserver, target: Target) -> None:
+    settings = "blocks:\n  - name: latest\n    write: upsert\n    key: [id]\n"
+    # The first write creates the table, one row per key too.
+    project.pipeline("p", {"latest.sql": _rounds((1, "a1"), (2, "b1"), (1, "a2"))}, settings)
+    run(project, observer)
+    assert [(int(i), v) for i, v, _ in rows_of(target, project, "latest")] == [
+        (1, "a2"), (2, "b1")]
+    project.pipeline("p", {"latest.sql": _rounds((1, "a3"), (3, "c1"), (3, "c2"))}, settings)
+    run(project, observer)
+    assert [(int(i), v) for i, v, _ in rows_of(target, project, "latest")] == [
+        (1, "a3"), (2, "b1"), (3, "c2")]
+    assert observer.outcomes["latest"].failure is None
+    # A row without a key fails the block, and the table stays as it was.
+    project.pipeline("p", {"latest.sql": _rounds((1, "a4"), (None, "x"))}, settings)
+    failed = service.run_pipeline(project.load(), "p", observer)
+    assert failed.status == "failed"
+    failure = observer.outcomes["latest"].failure
+    assert failure is not None and "NULL" in failure.message
+    assert failure.file is not None and failure.file.endswith("latest.sql")
+    assert [(int(i), v) for i, v, _ in rows_of(target, project, "latest")] == [
+        (1, "a3"), (2, "b1"), (3, "c2")]
+
+
+def test_upsert_from_the_header_names_the_block_file_for_a_missing_key_column(
+        project: ProjectFolder, observer: RecordingObserver, target: Target) -> None:
+    project.pipeline("p", {"latest.sql": "-- cairn: write=upsert, key=[id, day]\n"
+                                         + _rounds((1, "a"))})
+    result = service.run_pipeline(project.load(), "p", observer)
+    assert result.status == "failed"
+    failure = observer.outcomes["latest"].failure
+    assert failure is not None and "key column 'day'" in failure.message
+    assert failure.file is not None and failure.file.endswith("latest.sql")
+    project.pipeline("p", {"latest.sql": "-- cairn: write=upsert\n" + _rounds((1, "a"))})
+    service.run_pipeline(project.load(), "p", observer)
+    failure = observer.outcomes["latest"].failure
+    assert failure is not None and "needs the `key` columns" in failure.message
+
+
+def test_write_table_upserts_by_key(project: ProjectFolder, observer: RecordingObserver,
+                                   target: Target) -> None:
+    block = """
+        import pyarrow as pa
+        from cairn.io import write_table
+        rows = {rows}
+        saved = write_table(pa.Table.from_pylist(rows), "latest", policy="upsert", key=["id"])
+    """
+    project.pipeline("p", {"saved.py": block.format(rows=[
+        {"id": 1, "v": "a1"}, {"id": 2, "v": "b1"}, {"id": 1, "v": "a2"}])})
+    run(project, observer)
+    assert rows_of(target, project, "latest") == [(1, "a2"), (2, "b1")]
+    project.pipeline("p", {"saved.py": block.format(rows=[
+        {"id": 2, "v": "b2"}, {"id": 3, "v": "c1"}, {"id": 2, "v": "b3"}])})
+    run(project, observer)
+    assert rows_of(target, project, "latest") == [(1, "a2"), (2, "b3"), (3, "c1")]
+    saved, = service.read_output(project.load(), "p", "saved").values()
+    assert saved == 2  # the rows it wrote, one per key

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlglot import exp
@@ -11,7 +11,7 @@ from cairn.blocks.spec import BlockSpec
 from cairn.blocks.sql_analysis import Statement, analyze_sql
 from cairn.blocks.sql_checkpoints import checkpoint_expressions, json_value
 from cairn.errors import BlockError, CairnError
-from cairn.io.database import Database, Materialize, Policy, SQLResult, SQLWork
+from cairn.io.database import POLICIES, Database, Materialize, Policy, SQLResult, SQLWork
 from cairn.io.pool import Databases
 from cairn.runtime.context import RunContext
 from cairn.runtime.values import TableRef, table_kind
@@ -49,15 +49,36 @@ def _executable(statements: list[Statement], written_in: str, target: str, prefi
     return ready
 
 
+def write_key(spec: BlockSpec, policy: str, key: Sequence[str] | None) -> list[str]:
+    """The key columns of the block's write (pipeline.yaml's `key`, else the header's
+    `key=id` or `key=[id, day]`), checked against its write policy."""
+    if policy not in POLICIES:
+        raise BlockError(f"unknown write policy {policy!r}", file=str(spec.file),
+                         detail=f"hint: write is one of {', '.join(POLICIES)}")
+    if not key and spec.header.get("key"):
+        key = [k.strip() for k in spec.header["key"].strip("[]() ").split(",") if k.strip()]
+    if policy == "upsert" and not key:
+        raise BlockError("`write: upsert` needs the `key` columns that identify a row",
+                         file=str(spec.file), detail="hint: add `key: [id]` to the block in "
+                         "pipeline.yaml, or `-- cairn: write=upsert, key=id` to its header")
+    if key and policy != "upsert":
+        raise BlockError(f"a `key` is for `write: upsert`, and this block's write is {policy}",
+                         file=str(spec.file), detail="hint: set `write: upsert`, or remove "
+                         "the key")
+    return list(key or [])
+
+
 def run_sql(spec: BlockSpec, inputs: Mapping[str, Any], variables: Mapping[str, Any],
             databases: Databases, materialize: Materialize, policy: Policy,
             context: RunContext | None = None, checkpoints: Mapping[str, str] | None = None,
-            ) -> tuple[dict[str, Any], SQLResult]:
+            key: Sequence[str] | None = None) -> tuple[dict[str, Any], SQLResult]:
     """Run the block's statements in one transaction on its connection. `context` gives
     `{{ checkpoint() }}` its values and receives the new ones `checkpoints` (pipeline.yaml's
     name -> expression, over the header's) compute from the block's table; a NULL leaves
-    a checkpoint as it was, so a run that finds nothing new keeps its place."""
+    a checkpoint as it was, so a run that finds nothing new keeps its place. `key` is an
+    upsert's key columns (pipeline.yaml's, over the header's)."""
     assert spec.connection is not None and spec.dialect is not None
+    upsert_key = write_key(spec, policy, key)
     database = databases.get(spec.connection)
     target_dialect = database.connection.dialect
     expressions = checkpoint_expressions(checkpoints or {}, spec.header, spec.dialect,
@@ -87,7 +108,7 @@ def run_sql(spec: BlockSpec, inputs: Mapping[str, Any], variables: Mapping[str, 
             detail="hint: set `materialize: table` for this block in pipeline.yaml",
         )
     work = SQLWork(spec.name, statements, rendered.parameters, frames, materialize, policy,
-                   expressions)
+                   upsert_key, expressions)
     try:
         result = database.run(work)
     except BlockError as error:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,8 +21,10 @@ from cairn.io.database import (
     checkpoint_values,
     policy_refusal,
     statement_error,
+    upsert_refusal,
     used_parameters,
 )
+from cairn.io.upsert import STAGED, delete_matching, empty_copy, last_per_key
 
 
 class AlchemyDatabase(Database):
@@ -106,7 +108,7 @@ class AlchemyDatabase(Database):
             started = time.perf_counter()
             parameters = used_parameters(last.text, work.parameters, self.param_prefix)
             try:
-                self._materialize(connection, work, last.text, parameters)
+                written = self._materialize(connection, work, last.text, parameters)
             except sa.exc.DBAPIError as error:
                 raise statement_error(len(work.statements), last, error) from None
             rows = connection.exec_driver_sql(
@@ -115,14 +117,23 @@ class AlchemyDatabase(Database):
                                             time.perf_counter() - started, rows))
             checkpoints = checkpoint_values(work, self.qualified(work.target), lambda sql: (
                 connection.exec_driver_sql(sql).scalar()))
-            return SQLResult(int(rows), profile, checkpoints)
+            return SQLResult(int(rows), profile, checkpoints, written)
 
     def _materialize(self, connection: sa.Connection, work: SQLWork, query: str,
-                     parameters: Mapping[str, Any]) -> None:
+                     parameters: Mapping[str, Any]) -> int | None:
+        """Make the block's table or view; an upsert returns the rows it wrote."""
         target = self.qualified(work.target)
         existing = self._existing(connection, work.target)
         if existing is not None and work.policy == "fail":
             raise policy_refusal(target)
+        if work.policy == "upsert":
+            if work.materialize == "view":
+                raise upsert_refusal(target)
+            rows = fetch(self._execute(connection, query, parameters))
+            if existing is None:  # the query's column types, not those of the fetched rows
+                self._execute(connection, empty_copy(target, query), parameters)
+                existing = "table"
+            return self._upsert(connection, work.target, rows, work.key, existing)
         if work.materialize == "view":
             if existing is not None:
                 connection.exec_driver_sql(f"DROP {existing.upper()} {target}")
@@ -134,6 +145,26 @@ class AlchemyDatabase(Database):
             self._execute(connection, f"CREATE TABLE {self.qualified(building)} AS {query}",
                           parameters)
             self._swap(connection, building, work.target, existing)
+        return None
+
+    def _upsert(self, connection: sa.Connection, table: str, rows: Any, key: Sequence[str],
+                existing: str | None) -> int:
+        """Replace the stored rows with the keys of `rows` by them, add the others."""
+        target = self.qualified(table)
+        if existing == "view":
+            raise upsert_refusal(target)
+        rows = last_per_key(rows, key, target)
+        stored = table_for(table, rows.schema, self.schema, temporary=False)
+        if existing is None:
+            stored.create(connection)
+        else:
+            self._load_frames(connection, {STAGED: rows})
+            connection.exec_driver_sql(delete_matching(target, key, self.quote, self.is_mysql))
+            if connection.dialect.name != "postgresql":  # PostgreSQL drops it at commit
+                connection.exec_driver_sql(f"DROP {'TEMPORARY ' if self.is_mysql else ''}"
+                                           f"TABLE {self.quote(STAGED)}")
+        insert(connection, stored, rows)
+        return int(rows.num_rows)
 
     def _swap(self, connection: sa.Connection, building: str, target: str,
               existing: str | None) -> None:
@@ -183,13 +214,16 @@ class AlchemyDatabase(Database):
             self._begin(connection)
             return fetch(self._execute(connection, sql, parameters or {}))
 
-    def write(self, table: str, frame: Any, policy: Policy = "replace") -> int:
+    def write(self, table: str, frame: Any, policy: Policy = "replace",
+              key: Sequence[str] = ()) -> int:
         data = as_arrow(frame)
         with self.engine.begin() as connection:
             self._begin(connection)
             existing = self._existing(connection, table)
             if existing is not None and policy == "fail":
                 raise policy_refusal(self.qualified(table))
+            if policy == "upsert":
+                return self._upsert(connection, table, data, key, existing)
             if existing == "table" and policy == "append":
                 return insert(connection, table_for(table, data.schema, self.schema, False),
                               data)

@@ -5,7 +5,7 @@ write files. During a run these use the run's open connections and profile; else
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -83,11 +83,17 @@ def sql_engine(connection: str | None = None) -> Any:
 
 
 def write_table(frame: Any, table: str, connection: str | None = None, *,
-                policy: Literal["replace", "append", "fail"] = "replace") -> int:
+                policy: Literal["replace", "append", "fail", "upsert"] = "replace",
+                key: Sequence[str] = ()) -> int:
     """Store a pandas, polars or pyarrow table in a SQL connection by its fastest bulk path;
-    `replace` swaps the whole table in at once. Returns the rows written."""
+    `replace` swaps the whole table in at once; `upsert` replaces the rows with the same
+    `key` (the frame's last row per key wins) and adds the others. Returns the rows
+    written."""
+    if policy == "upsert" and not key:
+        raise BlockError(f"write_table({table!r}, policy='upsert') needs the key columns",
+                         detail="hint: write_table(frame, table, policy='upsert', key=['id'])")
     databases, default = _session()
-    return databases.get(connection or default).write(table, frame, policy)
+    return databases.get(connection or default).write(table, frame, policy, key)
 
 
 def _files(name: str | None) -> Connection | None:

@@ -4,6 +4,7 @@
 A block runs in one transaction: its statements in order, then its last query becomes a
 table or view named after the block, under the block's write policy. `replace` builds the
 new table before the old one goes, so readers see the old table or the new one, never none.
+`upsert` replaces the rows whose key the result has and adds the others (`upsert.py`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,8 +23,8 @@ if TYPE_CHECKING:  # sqlglot loads only when a SQL block runs
     from cairn.blocks.sql_analysis import Statement
 
 Materialize = Literal["table", "view"]
-Policy = Literal["replace", "append", "fail"]
-POLICIES = ("replace", "append", "fail")
+Policy = Literal["replace", "append", "fail", "upsert"]
+POLICIES = ("replace", "append", "fail", "upsert")
 
 
 @dataclass
@@ -47,6 +48,7 @@ class SQLWork:
     frames: Mapping[str, Any] = field(default_factory=dict)
     materialize: Materialize = "table"
     policy: Policy = "replace"
+    key: list[str] = field(default_factory=list)  # the columns an upsert matches rows by
     # Checkpoint name -> an expression over the block's table (its new value), evaluated
     # in the block's transaction, after its statements.
     checkpoints: Mapping[str, str] = field(default_factory=dict)
@@ -57,6 +59,7 @@ class SQLResult:
     rows: int
     profile: list[StatementProfile]
     checkpoints: dict[str, Any] = field(default_factory=dict)
+    written: int | None = None  # an upsert's rows, one per key (`rows` counts the table)
 
 
 def used_parameters(statement: str, parameters: Mapping[str, Any], prefix: str,
@@ -98,8 +101,10 @@ class Database(ABC):
         """The rows of a query as a pyarrow Table."""
 
     @abstractmethod
-    def write(self, table: str, frame: Any, policy: Policy = "replace") -> int:
-        """Store a DataFrame-like value as a table; return the rows written."""
+    def write(self, table: str, frame: Any, policy: Policy = "replace",
+              key: Sequence[str] = ()) -> int:
+        """Store a DataFrame-like value as a table; return the rows written (an upsert:
+        the rows it wrote, one per key)."""
 
     @abstractmethod
     def check(self) -> None:
@@ -161,8 +166,13 @@ def statement_error(index: int, statement: Statement, error: Exception) -> Block
 def policy_refusal(target: str) -> BlockError:
     return BlockError(
         f"{target} already exists and the block's write policy is `fail`",
-        detail="hint: drop it, or set `write: replace` or `write: append` for this block",
+        detail="hint: drop it, or set `write: replace`, `append` or `upsert` for this block",
     )
+
+
+def upsert_refusal(target: str) -> BlockError:
+    return BlockError(f"{target}: an upsert writes rows into a table, not a view",
+                      detail="hint: set `materialize: table`, or drop the view")
 
 
 def open_database(connection: Connection) -> Database:

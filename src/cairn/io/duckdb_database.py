@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from cairn.io.database import (
@@ -16,8 +16,10 @@ from cairn.io.database import (
     checkpoint_values,
     policy_refusal,
     statement_error,
+    upsert_refusal,
 )
 from cairn.io.duckdb_share import LOCK_TIMEOUT_S, shared_duckdb
+from cairn.io.upsert import STAGED, delete_matching, empty_copy, last_per_key
 
 
 def quote(name: str) -> str:
@@ -52,12 +54,13 @@ class DuckDBDatabase(Database):
         return f"{quote(self.schema)}.{quote(table)}" if self.schema else quote(table)
 
     def _existing(self, cursor: Any, table: str) -> str | None:
-        row = cursor.execute(
+        # All rows: a result left unfinished would refuse the next `cursor.sql`.
+        rows = cursor.execute(
             "SELECT table_type FROM information_schema.tables "
             "WHERE table_schema = ? AND table_name = ?",
             [self.schema or "main", table],
-        ).fetchone()
-        return None if row is None else ("view" if row[0] == "VIEW" else "table")
+        ).fetchall()
+        return None if not rows else ("view" if rows[0][0] == "VIEW" else "table")
 
     def run(self, work: SQLWork) -> SQLResult:
         with self._cursor() as cursor:
@@ -78,7 +81,7 @@ class DuckDBDatabase(Database):
             profile, last = self._run_statements(work, execute)
             started = time.perf_counter()
             try:
-                self._materialize(cursor, work, last.text)
+                written = self._materialize(cursor, work, last.text)
             except duckdb.Error as error:
                 raise statement_error(len(work.statements), last, error) from None
             rows = self._count(cursor, work.target)
@@ -87,12 +90,13 @@ class DuckDBDatabase(Database):
             checkpoints = checkpoint_values(work, self.qualified(work.target), lambda sql: (
                 cursor.execute(sql).fetchone() or [None])[0])
             cursor.commit()
-            return SQLResult(rows, profile, checkpoints)
+            return SQLResult(rows, profile, checkpoints, written)
         except BaseException:
             cursor.rollback()
             raise
 
-    def _materialize(self, cursor: Any, work: SQLWork, query: str) -> None:
+    def _materialize(self, cursor: Any, work: SQLWork, query: str) -> int | None:
+        """Make the block's table or view; an upsert returns the rows it wrote."""
         target = self.qualified(work.target)
         parameters = {
             k: v for k, v in work.parameters.items() if f"${k}" in query
@@ -100,6 +104,8 @@ class DuckDBDatabase(Database):
         existing = self._existing(cursor, work.target)
         if existing is not None and work.policy == "fail":
             raise policy_refusal(target)
+        if work.policy == "upsert":
+            return self._upsert(cursor, work, target, query, parameters, existing)
         if work.materialize == "view":
             if existing == "table":
                 cursor.execute(f"DROP TABLE {target}")
@@ -110,6 +116,23 @@ class DuckDBDatabase(Database):
             if existing == "view":
                 cursor.execute(f"DROP VIEW {target}")
             cursor.execute(f"CREATE OR REPLACE TABLE {target} AS {query}", parameters)
+        return None
+
+    def _upsert(self, cursor: Any, work: SQLWork, target: str, query: str,
+                parameters: dict[str, Any] | None, existing: str | None) -> int:
+        if work.materialize == "view" or existing == "view":
+            raise upsert_refusal(target)
+        rows = last_per_key(cursor.sql(query, params=parameters).to_arrow_table(), work.key,
+                            target)
+        if existing is None:
+            cursor.execute(empty_copy(target, query), parameters)
+        cursor.register(STAGED, rows)
+        try:
+            cursor.execute(delete_matching(target, work.key, quote))
+            cursor.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {STAGED}")
+        finally:
+            cursor.unregister(STAGED)
+        return int(rows.num_rows)
 
     def _count(self, cursor: Any, table: str) -> int:
         row = cursor.execute(f"SELECT count(*) FROM {self.qualified(table)}").fetchone()
@@ -128,12 +151,14 @@ class DuckDBDatabase(Database):
             return cursor.sql(sql, params=dict(parameters) if parameters else None
                               ).to_arrow_table()
 
-    def write(self, table: str, frame: Any, policy: Policy = "replace") -> int:
+    def write(self, table: str, frame: Any, policy: Policy = "replace",
+              key: Sequence[str] = ()) -> int:
         from cairn.blocks.sql_analysis import Statement
 
         work = SQLWork(table, [Statement("SELECT * FROM __cairn_frame", 1)],
-                       frames={"__cairn_frame": frame}, policy=policy)
-        return self.run(work).rows
+                       frames={"__cairn_frame": frame}, policy=policy, key=list(key))
+        result = self.run(work)
+        return result.written if result.written is not None else result.rows
 
     def check(self) -> None:
         self.query("SELECT 1")

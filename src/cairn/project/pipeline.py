@@ -43,7 +43,8 @@ class BlockSettings(RunSettings):
     sensor: SensorSettings | None = None
     connection: str | None = None
     materialize: Literal["table", "view"] | None = None
-    write: Literal["replace", "append", "fail"] | None = None
+    write: Literal["replace", "append", "fail", "upsert"] | None = None
+    key: list[str] | None = None  # `write: upsert`: the columns that identify a row
     dialect: str | None = None
     run_if: str | None = None  # runs only when this expression is true
     trigger_rule: TriggerRule = "all_success"
