@@ -95,14 +95,20 @@ def explain_block(project: Project, pipeline: str, block: str) -> str:
 def save_block(project: Project, pipeline: str, generated: Generated,
                replace: bool = False) -> Path:
     """Write the block's file; a new block never overwrites a file, a fix replaces its own."""
+    from cairn.atomic import write_atomically
+    from cairn.project.lock import edit_lock
+
     folder = project.pipeline_dir(pipeline)
-    existing = [p for p in folder.glob(f"{generated.name}.*") if p.suffix in (*SUFFIXES.values(),
-                                                                              ".r")]
-    if existing and not replace:
-        raise CairnError(Problem("block-exists", f"block {generated.name} already exists",
-                                 file=str(existing[0]), hint="choose another name with --name"))
-    path = existing[0] if existing else folder / f"{generated.name}{SUFFIXES[generated.language]}"
-    path.write_text(generated.code, encoding="utf-8")
+    with edit_lock(project):  # the name checked free is still free when written
+        existing = [p for p in folder.glob(f"{generated.name}.*")
+                    if p.suffix in (*SUFFIXES.values(), ".r")]
+        if existing and not replace:
+            raise CairnError(Problem("block-exists", f"block {generated.name} already exists",
+                                     file=str(existing[0]),
+                                     hint="choose another name with --name"))
+        path = project.check_inside(
+            existing[0] if existing else folder / f"{generated.name}{SUFFIXES[generated.language]}")
+        write_atomically(path, generated.code.encode("utf-8"))
     return path
 
 

@@ -9,9 +9,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cairn.errors import CairnError, Problem, closest
+from cairn.errors import CairnError, Problem, closest, relative
 from cairn.project.ai import AISettings
 from cairn.project.alerts import AlertSettings
+from cairn.project.names import check_pipeline_name
 from cairn.project.yaml_file import validate
 
 PROJECT_FILE = "cairn.yaml"
@@ -73,6 +74,10 @@ class ProjectSettings(BaseModel):
     log_format: Literal["text", "json"] = Field(
         default="text", description="json: one JSON object per line, for log shippers")
     ai: AISettings = Field(default_factory=AISettings)
+    allow_links_to: list[str] = Field(
+        default_factory=list,
+        description="folders outside the project that pipelines/ may link to (symlinks); "
+        "relative paths are relative to the project")
 
 
 @dataclass(frozen=True)
@@ -98,12 +103,42 @@ class Project:
         return self.root / self.settings.warehouse
 
     def pipeline_names(self) -> list[str]:
+        """The pipelines: folders under pipelines/ with a valid name, not hidden, and not
+        linking outside the project."""
         if not self.pipelines_dir.is_dir():
             return []
         return sorted(p.name for p in self.pipelines_dir.iterdir() if p.is_dir()
-                      and not p.name.startswith((".", "_")))
+                      and not p.name.startswith((".", "_")) and self._valid(p.name)
+                      and self.is_inside(p))
+
+    @staticmethod
+    def _valid(name: str) -> bool:
+        try:
+            check_pipeline_name(name)
+        except CairnError:
+            return False
+        return True
+
+    def is_inside(self, path: Path) -> bool:
+        """Whether `path`, links followed, is in the project or a folder of `allow_links_to`."""
+        resolved = path.resolve()
+        root = self.root.resolve()
+        allowed = [root, *((root / Path(p).expanduser()).resolve()
+                           for p in self.settings.allow_links_to)]
+        return any(resolved.is_relative_to(folder) for folder in allowed)
+
+    def check_inside(self, path: Path) -> Path:
+        """`path` if it stays in the project (see `is_inside`); else an `outside-project`
+        problem, so that a link can neither show nor overwrite files elsewhere."""
+        if not self.is_inside(path):
+            raise CairnError(Problem(
+                "outside-project", f"{relative(path, self.root)} links outside the project",
+                hint="list the folder it links to under `allow_links_to:` in cairn.yaml if "
+                "that is intended"))
+        return path
 
     def pipeline_dir(self, name: str) -> Path:
+        check_pipeline_name(name)  # a name, never a path: `/abs/dir` or `../x` go no further
         folder = self.pipelines_dir / name
         if not folder.is_dir() or name.startswith((".", "_")):
             raise CairnError(
@@ -113,7 +148,7 @@ class Project:
                     hint=closest(name, self.pipeline_names()),
                 )
             )
-        return folder
+        return self.check_inside(folder)
 
 
 def find_project(explicit: Path | None = None, start: Path | None = None,

@@ -2,13 +2,15 @@
 
 Saving compares the file with the version the editor started from, so an edit made
 outside the browser is never silently overwritten. `pipeline.yaml` is edited round-trip
-(comments and order kept) so that it follows renames and deletions.
+(comments and order kept) so that it follows renames and deletions. Every change reads,
+checks and writes under the project's edit lock (`cairn.project.lock`) and writes whole
+files atomically: of two editors saving from one version, one wins and the other gets a
+conflict; fifty blocks added at once are fifty entries of `blocks:`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,11 @@ from typing import Any
 from cairn.atomic import write_atomically
 from cairn.errors import CairnError, Problem, closest, relative
 from cairn.project.config import Project
+from cairn.project.lock import edit_lock
+from cairn.project.names import check_pipeline_name
 from cairn.project.pipeline import BLOCK_SUFFIXES, PIPELINE_FILE, block_files
 
 SUFFIX_OF = {"python": ".py", "sql": ".sql", "r": ".R"}
-_PIPELINE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _NEW_PIPELINE = ("# Settings of this pipeline (docs/projects.md). Its blocks are the .py, .sql "
                  "and .R files\n# of this folder; `blocks:` lists them in display order.\n"
                  "description: \"\"\n")
@@ -58,7 +61,7 @@ def _block_path(project: Project, pipeline: str, block: str) -> Path:
     if block not in files:
         raise CairnError(Problem("unknown-block", f"pipeline {pipeline} has no block {block!r}",
                                  hint=closest(block, files)))
-    return files[block]  # type: ignore[index]
+    return project.check_inside(files[block])  # type: ignore[index]
 
 
 def read_block(project: Project, pipeline: str, block: str) -> BlockFile:
@@ -71,11 +74,12 @@ def read_block(project: Project, pipeline: str, block: str) -> BlockFile:
 def save_block(project: Project, pipeline: str, block: str, source: str,
                base_hash: str | None) -> BlockFile:
     """Write a block's new source, unless the file changed since `base_hash`."""
-    current = read_block(project, pipeline, block)
-    if base_hash is not None and base_hash != current.hash:
-        raise EditConflict(current)
-    write_atomically(_block_path(project, pipeline, block), source.encode("utf-8"))
-    return read_block(project, pipeline, block)
+    with edit_lock(project):  # compare and swap: nobody writes between the check and ours
+        current = read_block(project, pipeline, block)
+        if base_hash is not None and base_hash != current.hash:
+            raise EditConflict(current)
+        write_atomically(_block_path(project, pipeline, block), source.encode("utf-8"))
+        return read_block(project, pipeline, block)
 
 
 def _check_name(name: str, taken: dict[Any, Path]) -> None:
@@ -92,17 +96,26 @@ def create_block(project: Project, pipeline: str, name: str, language: str) -> B
     if language not in SUFFIX_OF:
         raise CairnError(Problem("bad-language", f"unknown block language {language!r}",
                                  hint="python, sql or r"))
-    _check_name(name, block_files(folder))
-    write_atomically(folder / f"{name}{SUFFIX_OF[language]}", TEMPLATES[language].encode())
-    _edit_settings(folder, lambda blocks: blocks.append(name))
-    return read_block(project, pipeline, name)
+    with edit_lock(project):
+        _check_name(name, block_files(folder))
+        write_atomically(folder / f"{name}{SUFFIX_OF[language]}",
+                         TEMPLATES[language].encode())
+        _edit_settings(folder, lambda blocks: blocks.append(name))
+        return read_block(project, pipeline, name)
 
 
 def rename_block(project: Project, pipeline: str, old: str, new: str) -> BlockFile:
-    folder = project.pipeline_dir(pipeline)
-    path = _block_path(project, pipeline, old)
-    _check_name(new, block_files(folder))
-    path.rename(path.with_name(new + path.suffix))
+    with edit_lock(project):
+        folder = project.pipeline_dir(pipeline)
+        path = _block_path(project, pipeline, old)
+        _check_name(new, block_files(folder))
+        path.rename(path.with_name(new + path.suffix))
+        _edit_settings(folder, _renamer(old, new))
+        return read_block(project, pipeline, new)
+
+
+def _renamer(old: str, new: str) -> Any:
+    """A change of `blocks:` naming `new` where it named `old`."""
 
     def rename(blocks: Any) -> None:
         for index, entry in enumerate(blocks):
@@ -111,25 +124,33 @@ def rename_block(project: Project, pipeline: str, old: str, new: str) -> BlockFi
             elif isinstance(entry, dict) and entry.get("name") == old:
                 entry["name"] = new
 
-    _edit_settings(folder, rename)
-    return read_block(project, pipeline, new)
+    return rename
 
 
 def delete_block(project: Project, pipeline: str, block: str) -> None:
-    folder = project.pipeline_dir(pipeline)
-    _block_path(project, pipeline, block).unlink()
+    with edit_lock(project):
+        folder = project.pipeline_dir(pipeline)
+        _block_path(project, pipeline, block).unlink()
+        _edit_settings(folder, _remover(block))
 
+
+def _remover(block: str) -> Any:
     def remove(blocks: Any) -> None:
         for entry in list(blocks):
             if entry == block or (isinstance(entry, dict) and entry.get("name") == block):
                 blocks.remove(entry)
 
-    _edit_settings(folder, remove)
+    return remove
 
 
 def reorder_blocks(project: Project, pipeline: str, order: list[str]) -> None:
     """Write `order` (every block of the pipeline, once) as the `blocks:` list of
     pipeline.yaml: entries with settings keep them, other lines and comments stay."""
+    with edit_lock(project):
+        _reorder(project, pipeline, order)
+
+
+def _reorder(project: Project, pipeline: str, order: list[str]) -> None:
     folder = project.pipeline_dir(pipeline)
     files = block_files(folder)
     if sorted(order) != sorted(files):
@@ -154,15 +175,15 @@ def reorder_blocks(project: Project, pipeline: str, order: list[str]) -> None:
 
 def create_pipeline(project: Project, name: str) -> None:
     """An empty pipeline: its folder with a pipeline.yaml saying what goes in it."""
-    if not _PIPELINE_NAME.fullmatch(name):
-        raise CairnError(Problem("bad-name", f"{name!r} cannot name a pipeline",
-                                 hint="use letters, digits, _ and -, starting with a letter"))
+    check_pipeline_name(name)
     folder = project.pipelines_dir / name
-    if folder.exists():
-        raise CairnError(Problem("pipeline-exists", f"pipeline {name} exists already",
-                                 file=relative(folder, project.root)))
-    folder.mkdir(parents=True)
-    write_atomically(folder / PIPELINE_FILE, _NEW_PIPELINE.encode("utf-8"))
+    with edit_lock(project):
+        if folder.exists() or folder.is_symlink():
+            raise CairnError(Problem("pipeline-exists", f"pipeline {name} exists already",
+                                     file=relative(folder, project.root)))
+        project.check_inside(project.pipelines_dir)  # a linked pipelines/ must be allowed
+        folder.mkdir(parents=True)
+        write_atomically(folder / PIPELINE_FILE, _NEW_PIPELINE.encode("utf-8"))
 
 
 def _edit_settings(folder: Path, change: Any, create: bool = False) -> None:
@@ -198,10 +219,22 @@ def _edit_settings(folder: Path, change: Any, create: bool = False) -> None:
     write_atomically(path, buffer.getvalue().encode("utf-8"))
 
 
+# Files the file API never serves: they hold credentials (io_config.yaml may hold
+# passwords inline) or Cairn's own state; hidden files (.env, .git) are refused as well.
+PRIVATE_FILES = ("secrets.yaml", "io_config.yaml")
+
+
 def project_file(project: Project, path: str) -> Path:
-    """A file inside the project; anything that resolves outside it is refused."""
+    """A file inside the project that may be shown; anything that resolves outside it
+    (links followed), a secret or a hidden file is refused."""
     root = project.root.resolve()
+    if "\0" in path or Path(path).is_absolute():
+        raise PermissionError(f"{path!r} is not a path inside the project")
     candidate = (root / path).resolve()
-    if Path(path).is_absolute() or not candidate.is_relative_to(root):
+    if not candidate.is_relative_to(root):
         raise PermissionError(f"{path} is outside the project")
+    parts = candidate.relative_to(root).parts
+    if any(part.startswith(".") for part in parts) or (
+            parts and parts[0] in PRIVATE_FILES):
+        raise PermissionError(f"{path} is not served: it may hold secrets or Cairn's state")
     return candidate

@@ -175,6 +175,13 @@ def load_pipeline(
     files = block_files(folder)
     configured = {entry.name: entry for entry in settings.blocks}
     problems: list[Problem] = []
+    for linked, path in list(files.items()):
+        if not project.is_inside(path):  # neither read, shown nor run
+            del files[linked]
+            problems.append(Problem(
+                "outside-project", f"block file {path.name} links outside the project",
+                file=str(path), hint="copy the file into the pipeline, or list the folder "
+                "it links to under `allow_links_to:` in cairn.yaml"))
     for block_name in configured:
         if block_name not in files:
             problems.append(

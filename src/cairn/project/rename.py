@@ -16,6 +16,7 @@ from cairn.blocks.spec import BlockSpec
 from cairn.errors import CairnError, Problem, closest, relative
 from cairn.project import editing
 from cairn.project.config import Project
+from cairn.project.lock import edit_lock
 from cairn.project.pipeline import Pipeline, load_pipeline
 
 
@@ -86,17 +87,18 @@ def rename_block(project: Project, pipeline: str, old: str, new: str,
                  update_readers: bool = False) -> Renamed:
     """Rename `old` to `new`; with `update_readers`, rewrite the readers that can be (the
     others are listed, not updated)."""
-    loaded = load_pipeline(project, pipeline)
-    readers = _readers(loaded, old)
-    rewritten: dict[Path, str] = {}
-    if update_readers:
-        for spec in readers:  # all of them, before anything is written
-            text = _new_text(project, spec, old, new)
-            if text is not None:
-                rewritten[spec.file] = text
-    block = editing.rename_block(project, pipeline, old, new)
-    for path, text in rewritten.items():
-        write_atomically(path, text.encode("utf-8"))
+    with edit_lock(project):  # the readers read now are the readers rewritten
+        loaded = load_pipeline(project, pipeline)
+        readers = _readers(loaded, old)
+        rewritten: dict[Path, str] = {}
+        if update_readers:
+            for spec in readers:  # all of them, before anything is written
+                text = _new_text(project, spec, old, new)
+                if text is not None:
+                    rewritten[project.check_inside(spec.file)] = text
+        block = editing.rename_block(project, pipeline, old, new)
+        for path, text in rewritten.items():
+            write_atomically(path, text.encode("utf-8"))
     return Renamed(block, [
         Reader(spec.name, relative(spec.file, project.root), spec.language,
                _updatable(spec), spec.file in rewritten)

@@ -26,7 +26,7 @@ from cairn.server.webhook import router as webhook_router
 STATIC = Path(__file__).parent / "static"
 _STATUS_OF = {"unknown-pipeline": 404, "unknown-block": 404, "unknown-run": 404,
               "no-output": 404, "block-exists": 409, "pipeline-exists": 409, "busy": 409,
-              "not-streaming": 404}
+              "not-streaming": 404, "outside-project": 403}
 
 
 def create_app(project: Project, token: str | None = None,
