@@ -31,6 +31,9 @@ class RunSettings(BaseModel):
     retry_backoff: float | None = Field(default=None, ge=1)
     retry_max_delay: float | None = Field(default=None, ge=0)
     timeout: float | None = Field(default=None, gt=0)
+    # `process`: a Python block runs in a process of its own, so one that ends the
+    # interpreter (os._exit, a crashing C extension) fails alone.
+    isolation: Literal["thread", "process"] | None = None
 
 
 class RetentionSettings(BaseModel):

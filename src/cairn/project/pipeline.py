@@ -75,6 +75,7 @@ class RunPolicy:
     retry_backoff: float = 1.0
     retry_max_delay: float | None = None
     timeout: float | None = None
+    isolation: Literal["thread", "process"] = "thread"
 
     def delay_before(self, attempt: int) -> float:
         """Seconds to wait before `attempt` (1 for the first) of a run."""

@@ -81,3 +81,13 @@ def block_output(sink: LineSink) -> Iterator[None]:
         yield
     finally:
         _current.sink = None
+
+
+def log_line(text: str) -> None:
+    """A logging line already formatted elsewhere (a block's own process) to this thread's
+    block, as its logging handler would send it; on stderr when no block runs here."""
+    sink: LineSink | None = getattr(_current, "sink", None)
+    if sink is not None:
+        sink("log", text + "\n")
+    else:
+        sys.stderr.write(text + "\n")

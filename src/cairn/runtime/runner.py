@@ -573,11 +573,14 @@ class Runner:
             sink.close()
         outcome.duration_s = time.perf_counter() - started
         outcome.cpu_seconds = time.thread_time() - cpu_started
-        if spec.language == "r":  # its process, once waited for (R blocks may overlap)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if spec.language == "r" or self._isolated(spec):
+            # Its process, once waited for (such blocks may overlap: an estimate then).
             children = resource.getrusage(resource.RUSAGE_CHILDREN)
             outcome.cpu_seconds += (children.ru_utime + children.ru_stime
                                     - children_started.ru_utime - children_started.ru_stime)
-        outcome.peak_memory_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            peak = max(peak, children.ru_maxrss)
+        outcome.peak_memory_bytes = peak * 1024
         self.results.put((attempt, outcome))
 
     def _poll(self, spec: BlockSpec, attempt: int, sensor: SensorSettings, sink: LogSink,
@@ -601,6 +604,12 @@ class Runner:
             _sleep(wait)
             poll += 1
 
+    def _isolated(self, spec: BlockSpec) -> bool:
+        """A Python block with `isolation: process` (R blocks have a process anyway; a SQL
+        block's work happens in its database)."""
+        return (spec.language == "python"
+                and self.pipeline.policies[spec.name].isolation == "process")
+
     def _execute(self, spec: BlockSpec, attempt: int, item: dict[str, Any] | None = None,
                  ) -> _Executed:
         inputs = {**self._inputs(spec), **(item or {})}  # an item replaces its parents' lists
@@ -622,6 +631,10 @@ class Runner:
             from cairn.blocks.r_run import run_r
 
             outputs = run_r(spec, inputs, context)
+        elif self._isolated(spec):
+            from cairn.runtime.isolation import run_isolated
+
+            outputs = run_isolated(spec, inputs, context)
         else:
             from cairn.blocks.python_run import run_python
 

@@ -1,0 +1,176 @@
+"""Run a Python block in a process of its own (`isolation: process`).
+
+Blocks normally share the run's process, so one that ends the interpreter (`os._exit`, a
+crashing C extension) ends the run. Isolated, it can only end its own process: the block
+fails with the reason and its siblings go on. The exchange goes through files: the parent
+pickles the block's inputs and context, the child (`python -m cairn.runtime.isolation`)
+pickles back its outputs and checkpoints, or its failure. Its stdout and stderr are streamed
+into the block's log as they come; its logging arrives as the block's log lines.
+"""
+
+from __future__ import annotations
+
+import atexit
+import codecs
+import logging
+import os
+import pickle
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from cairn.blocks.spec import BlockSpec
+from cairn.errors import BlockError
+from cairn.runtime.capture import log_line
+from cairn.runtime.context import RunContext
+
+# Starts a line of the child's stderr that is a logging record, not printed text.
+_LOG_MARK = "\x1ecairn-log\x1f"
+_LIVE: set[subprocess.Popen[bytes]] = set()  # block processes running now
+
+
+@atexit.register
+def _kill_live() -> None:
+    """A block process outlives nothing: one past its timeout may still run as we exit."""
+    for process in list(_LIVE):
+        process.kill()
+
+
+def run_isolated(spec: BlockSpec, inputs: Mapping[str, Any],
+                 context: RunContext) -> dict[str, Any]:
+    """Run the block in a new Python process; its outputs, as `run_python` returns them."""
+    with tempfile.TemporaryDirectory(prefix="cairn-block-") as work:
+        folder = Path(work)
+        request = {
+            "spec": spec, "inputs": dict(inputs), "sys_path": list(sys.path),
+            "context": {"run_id": context.run_id, "pipeline": context.pipeline,
+                        "block": context.block, "execution_date": context.execution_date,
+                        "variables": context.variables, "attempt": context.attempt},
+            "checkpoints": dict(context.load_checkpoints()) if "checkpoint" in spec.source
+            else {},
+        }
+        try:
+            (folder / "request.pickle").write_bytes(pickle.dumps(request))
+        except Exception as error:  # an input that cannot cross to another process
+            raise BlockError(f"an input of {spec.name} cannot be passed to its own process "
+                             f"(isolation: process): {type(error).__name__}: {error}",
+                             file=str(spec.file)) from None
+        with subprocess.Popen([sys.executable, "-m", "cairn.runtime.isolation", work],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL) as process:
+            _LIVE.add(process)
+            try:
+                _stream(process)
+            finally:
+                if process.poll() is None:  # timed out or cancelled: stop it with the block
+                    process.kill()
+                _LIVE.discard(process)
+            status = process.wait()
+        result_file = folder / "result.pickle"
+        if not result_file.exists():
+            raise BlockError(_death(status), file=str(spec.file),
+                             detail="its process ended before the block finished; the "
+                             "rest of the run went on")
+        result = pickle.loads(result_file.read_bytes())
+    failure = result.get("failure")
+    if failure is not None:
+        raise BlockError(failure.message, failure.file, failure.line, failure.traceback)
+    context.new_checkpoints.update(result["checkpoints"])
+    outputs: dict[str, Any] = result["outputs"]
+    return outputs
+
+
+def _death(status: int) -> str:
+    """Why a block's process ended without a result, from its exit status."""
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        return f"the block's process was killed by {name}"
+    return (f"the block's process exited with status {status} before the block finished "
+            "(os._exit, or a library ending the interpreter)")
+
+
+def _stream(process: subprocess.Popen[bytes]) -> None:
+    """Copy the child's stdout and stderr to this thread's block as they come; marked
+    stderr lines are its logging records."""
+    assert process.stdout is not None and process.stderr is not None
+    partial = {process.stdout: "", process.stderr: ""}
+    decoders = {pipe: codecs.getincrementaldecoder("utf-8")("replace") for pipe in partial}
+
+    def emit(pipe: IO[bytes], line: str) -> None:
+        if pipe is process.stdout:
+            sys.stdout.write(line + "\n")
+        elif line.startswith(_LOG_MARK):
+            log_line(line.removeprefix(_LOG_MARK))
+        else:
+            sys.stderr.write(line + "\n")
+
+    with selectors.DefaultSelector() as selector:
+        for pipe in partial:
+            selector.register(pipe, selectors.EVENT_READ)
+        while selector.get_map():
+            # Short waits: a timeout or Ctrl-C reaches this thread between instructions.
+            for key, _ in selector.select(timeout=0.1):
+                source: IO[bytes] = key.fileobj  # type: ignore[assignment]
+                chunk = os.read(source.fileno(), 1 << 16)
+                if not chunk:
+                    selector.unregister(source)
+                    if partial[source]:
+                        emit(source, partial[source])
+                    continue
+                *lines, partial[source] = (partial[source] + decoders[source].decode(chunk)
+                                           ).split("\n")
+                for line in lines:
+                    emit(source, line)
+
+
+class _MarkedLogHandler(logging.Handler):
+    """In the child: logging records to stderr, marked, formatted as the run formats them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for line in self.format(record).split("\n"):
+            sys.__stderr__.write(_LOG_MARK + line + "\n")  # type: ignore[union-attr]
+        sys.__stderr__.flush()  # type: ignore[union-attr]
+
+
+def _child(work: Path) -> None:
+    from cairn.blocks.python_run import run_python
+    from cairn.runtime.failure import Failure, describe_failure
+
+    request = pickle.loads((work / "request.pickle").read_bytes())
+    sys.path[:] = request["sys_path"]
+    handler = _MarkedLogHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+    spec: BlockSpec = request["spec"]
+    checkpoints = request["checkpoints"]
+    context = RunContext(**request["context"], load_checkpoints=lambda: checkpoints)
+    try:
+        outputs = run_python(spec, request["inputs"], context)
+    except (Exception, SystemExit) as error:
+        result = pickle.dumps({"failure": describe_failure(error, str(spec.file))})
+    else:
+        try:
+            result = pickle.dumps({"outputs": outputs, "checkpoints": context.new_checkpoints})
+        except Exception as error:  # an open file, a lock: it lives in this process only
+            result = pickle.dumps({"failure": Failure(
+                f"an output of {spec.name} cannot be passed back from its own process "
+                f"(isolation: process): {type(error).__name__}: {error}", str(spec.file),
+                None, "")})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    temporary = work / "result.pickle.tmp"
+    temporary.write_bytes(result)
+    temporary.replace(work / "result.pickle")
+
+
+if __name__ == "__main__":
+    _child(Path(sys.argv[1]))
