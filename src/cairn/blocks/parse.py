@@ -11,6 +11,7 @@ from cairn.blocks.spec import BlockSpec
 from cairn.errors import CairnError, Problem, closest
 from cairn.ids import BlockName, VariableName
 from cairn.io.connection import Connection
+from cairn.text_file import read_text
 
 
 @dataclass
@@ -47,7 +48,19 @@ def parse_block(name: BlockName, path: Path, variables: Mapping[str, Any],
     with the file and line of any problem. `connection` and `dialect` are the block's
     settings from pipeline.yaml (SQL only)."""
     if source is None:
-        source = path.read_text(encoding="utf-8")
+        source = read_text(path)
+    try:
+        return _parse(name, path, variables, targets, connection, dialect, source)
+    except (RecursionError, MemoryError):
+        # The parsers (Python's, sqlglot's, our AST walks) recurse once per nesting level.
+        raise CairnError(Problem("block-too-deep", "the block is nested too deeply to be "
+                                 "read", file=str(path),
+                                 hint="split the deepest expression into named steps")) from None
+
+
+def _parse(name: BlockName, path: Path, variables: Mapping[str, Any],
+           targets: SQLTargets | None, connection: str | None, dialect: str | None,
+           source: str) -> BlockSpec:
     if path.suffix == ".sql":
         from cairn.blocks.sql_analysis import analyze_sql, read_header
 

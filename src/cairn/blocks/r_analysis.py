@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.errors import CairnError, Problem
+from cairn.text_file import read_text
 
 _PARSER = Path(__file__).parent / "r" / "parse.R"
 INSTALL_HINT = (
@@ -65,6 +66,13 @@ def _result(path: Path, raw: dict[str, Any]) -> RAnalysis:
 
 def analyze_r(paths: Sequence[Path]) -> dict[Path, RAnalysis | CairnError]:
     """Analyse R block files; a file's syntax error is returned in its place, not raised."""
+    unreadable: dict[Path, CairnError] = {}
+    for path in paths:
+        try:
+            read_text(path)
+        except CairnError as error:
+            unreadable[path] = error
+    paths = [path for path in paths if path not in unreadable]
     cache = _cache_dir()
     keys = {path: _key(path.read_bytes()) for path in paths}
     raw: dict[Path, dict[str, Any]] = {}
@@ -89,7 +97,7 @@ def analyze_r(paths: Sequence[Path]) -> dict[Path, RAnalysis | CairnError]:
             temporary = cache / f".{keys[path]}.{os.getpid()}.tmp"
             temporary.write_text(json.dumps(raw[path]))
             temporary.replace(cache / f"{keys[path]}.json")
-    results: dict[Path, RAnalysis | CairnError] = {}
+    results: dict[Path, RAnalysis | CairnError] = dict(unreadable)
     for path in paths:
         try:
             results[path] = _result(path, raw[path])

@@ -9,29 +9,92 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from cairn.errors import CairnError, Problem
+from cairn.text_file import read_text
 
 Location = tuple[str | int, ...]
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def _line_index(node: yaml.Node, path: Location, index: dict[Location, int]) -> None:
-    index[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            child = (*path, key.value)
-            _line_index(value, child, index)
-            index[child] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for position, item in enumerate(node.value):
-            _line_index(item, (*path, position), index)
+# Limits that keep a malformed or hostile file from hanging or crashing the reader: no
+# hand-written settings nest 50 deep, and anchors that expand a document to a million
+# values are an "alias bomb", not configuration.
+MAX_DEPTH = 50
+MAX_VALUES = 1_000_000
+# Beyond this many problems a file is not the one the user meant to write; listing them
+# all would take longer than reading them.
+MAX_PROBLEMS = 20
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Walk:
+    """One pass over a composed document: the line of every key and item, and the checks
+    (nesting depth, duplicate keys, size once aliases are expanded). Each node is entered
+    once, so an alias costs what its anchor costs, not what it expands to."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.lines: dict[Location, int] = {}
+        self._sizes: dict[int, int] = {}
+        self._open: set[int] = set()
+
+    def _refuse(self, kind: str, message: str, node: yaml.Node, hint: str) -> CairnError:
+        return CairnError(Problem(kind, message, file=self.filename,
+                                  line=node.start_mark.line + 1, hint=hint))
+
+    def size(self, node: yaml.Node, path: Location, depth: int) -> int:
+        """The number of values under `node` once aliases are expanded."""
+        if depth > MAX_DEPTH:
+            raise self._refuse("yaml-too-deep", f"values are nested more than {MAX_DEPTH} "
+                               "deep", node, "flatten the structure")
+        known = self._sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in self._open:
+            raise self._refuse("yaml-alias", "an alias refers to the value that holds it",
+                               node, "an anchor cannot be used inside its own value")
+        self._open.add(id(node))
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[tuple[str, str], int] = {}
+            for key, value in node.value:
+                line = key.start_mark.line + 1
+                if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
+                    first = seen.setdefault((key.tag, key.value), line)
+                    if first != line:
+                        raise self._refuse("yaml-duplicate-key", f"key {key.value!r} appears "
+                                           f"twice (first at line {first})", key,
+                                           "remove one of them; YAML keeps only the last")
+                child = (*path, key.value)
+                total += (1 if isinstance(key, yaml.ScalarNode)
+                          else self.size(key, child, depth + 1))
+                total += self.size(value, child, depth + 1)
+                self.lines[child] = line
+        elif isinstance(node, yaml.SequenceNode):
+            for position, item in enumerate(node.value):
+                total += self.size(item, (*path, position), depth + 1)
+        self._open.discard(id(node))
+        if total > MAX_VALUES:
+            raise self._refuse("yaml-too-large", f"the document expands to more than "
+                               f"{MAX_VALUES:,} values (anchors and aliases included)", node,
+                               "use fewer aliases, or fewer values")
+        self._sizes[id(node)] = total
+        return total
 
 
 def read_yaml(path: Path) -> tuple[Any, dict[Location, int]]:
-    """Parse a YAML file; return its data and the line of every key and item."""
-    text = path.read_text(encoding="utf-8")
+    """Parse a YAML file; return its data and the line of every key and item. Files that
+    are too large, not UTF-8, too deep, alias bombs or with duplicate keys are refused."""
+    text = read_text(path)
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        walk = _Walk(str(path))
+        if node is not None:
+            walk.size(node, (), 0)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         reason = getattr(error, "problem", None) or str(error)
@@ -44,10 +107,9 @@ def read_yaml(path: Path) -> tuple[Any, dict[Location, int]]:
                 hint="check the indentation and the `key: value` form at that line",
             )
         ) from None
-    index: dict[Location, int] = {}
-    if node is not None:
-        _line_index(node, (), index)
-    return data, index
+    finally:
+        loader.dispose()
+    return data, walk.lines if node is not None else {}
 
 
 def validate(model: type[Model], path: Path) -> Model:
@@ -58,7 +120,8 @@ def validate(model: type[Model], path: Path) -> Model:
         return model.model_validate(data if data is not None else {})
     except ValidationError as error:
         problems = []
-        for item in error.errors():
+        errors = error.errors()
+        for item in errors[:MAX_PROBLEMS]:
             # Keep the parts of the location found in the file; pydantic adds model names
             # (for unions) that are not keys the user wrote.
             location: Location = ()
@@ -70,4 +133,7 @@ def validate(model: type[Model], path: Path) -> Model:
             problems.append(
                 Problem("invalid-config", f"{field}: {item['msg']}", file=filename, line=line)
             )
+        if len(errors) > MAX_PROBLEMS:
+            problems.append(Problem("invalid-config", f"... and {len(errors) - MAX_PROBLEMS:,} "
+                                    "more problems", file=filename))
         raise CairnError(problems) from None
