@@ -195,6 +195,32 @@ def test_messages_of_a_crashed_consumer_come_back_after_ack_wait(
     assert subject.consumer("cairn-events").num_ack_pending == 0
 
 
+def test_what_a_crashed_consumer_held_comes_back_before_anything_newer(
+        subject: Subject, tmp_path: Path) -> None:
+    # Each id twice: its old value (sequences 1-10), then its new one (11-20).
+    subject.publish([event(n, version="old") for n in range(1, 11)]
+                    + [event(n, version="new") for n in range(1, 11)])
+    settings = SourceSettings(kind="nats", connection="broker", topic=subject.subject,
+                              options={"ack_wait": 1})
+    scope = StreamScope("events", tmp_path, tmp_path, batch_size=10)  # as `cairn stream`
+    crashed = NatsSource(settings, CONNECTION, scope)
+    crashed.open()
+    assert _values(_drain(crashed, 10)) == list(range(1, 11))
+    crashed._held.clear()  # as a crash would: nothing acknowledged or given back
+    crashed.close()
+
+    source = NatsSource(settings, CONNECTION, scope)
+    source.open()
+    first: list[Any] = []
+    wait_until(lambda: bool(first.extend(source.fetch(10, 0.2)) or first),
+               what="the first batch of the next consumer")
+    # The old values come again first (after their ack_wait), not after the new ones,
+    # which an upsert would then overwrite with them.
+    assert {json.loads(m.value)["version"] for m in first} == {"old"}
+    source.commit(first)
+    source.close()
+
+
 def _late_arrivals(subject: Subject, tmp_path: Path, total: int) -> tuple[NatsSource, list[Any]]:
     """A source whose first fetch gave up (after 2 ms) while the server was still sending
     the batch it asked for: the fetch's messages, and all `total` delivered to the source."""

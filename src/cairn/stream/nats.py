@@ -10,8 +10,10 @@ The connection's `options` are keyword arguments of `nats.connect` (`user`, `pas
 `token`, `tls`, ...). The source's own `options`: `stream` (the stream holding the
 subject; default: the one whose subjects cover it), `create_stream` (default true: create
 a stream for the subject when none covers it), and, for a consumer still to be created,
-`ack_wait` (seconds; the server's default is 30) and `max_ack_pending` (default
-1,000,000: at least any batch a pipeline may ask for).
+`ack_wait` (seconds; the server's default is 30) and `max_ack_pending` (default: the
+pipeline's `batch.max_messages`). The server then never hands out a message while a
+batch's worth is unacknowledged, so what a crashed process held comes back before any
+newer message: a key's older value is never written after its newer one.
 A sink publishes to its `topic`, with the row's `key` columns in the `Cairn-Key` header.
 """
 
@@ -33,7 +35,7 @@ from cairn.stream.nats_client import TIMEOUT, Session, stream_for
 from cairn.stream.nats_pull import KEY_HEADER, Pull
 from cairn.stream.ports import Sink, Source
 
-_MAX_ACK_PENDING = 1_000_000
+_MAX_ACK_PENDING = 1_000_000  # a source used outside a stream: any batch it may ask for
 _SAMPLE_SCAN = 20  # sample reads at most this many messages per one it returns
 
 
@@ -74,7 +76,8 @@ class NatsSource(Source):
             info = await js.add_consumer(self.stream, ConsumerConfig(
                 durable_name=self.group, ack_policy=AckPolicy.EXPLICIT,
                 filter_subject=self.subject, ack_wait=options.get("ack_wait"),
-                max_ack_pending=options.get("max_ack_pending", _MAX_ACK_PENDING)))
+                max_ack_pending=options.get("max_ack_pending",
+                                            self.scope.batch_size or _MAX_ACK_PENDING)))
         if info.config.filter_subject != self.subject:
             raise CairnError(Problem(
                 "consumer-taken", f"JetStream consumer {self.group} on stream {self.stream} "

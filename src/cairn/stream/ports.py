@@ -22,6 +22,7 @@ class StreamScope:
     pipeline: str
     root: Path  # the project folder: relative paths are relative to it
     state_dir: Path  # `.cairn/streams/<pipeline>`: Cairn-held state (webhook inbox, ...)
+    batch_size: int | None = None  # the pipeline's `batch.max_messages`
 
     @property
     def group(self) -> str:

@@ -38,8 +38,8 @@ class StreamResult:
     stats: StreamStats
 
 
-def stream_scope(project: Project, name: str) -> StreamScope:
-    return StreamScope(name, project.root, project.state_dir / "streams" / name)
+def stream_scope(project: Project, name: str, batch_size: int | None = None) -> StreamScope:
+    return StreamScope(name, project.root, project.state_dir / "streams" / name, batch_size)
 
 
 def streaming_pipeline(project: Project, name: str) -> tuple[Pipeline, Any]:
@@ -61,7 +61,7 @@ def run_stream(project: Project, name: str, stop_when_idle: float | None = None,
     pipeline, graph = streaming_pipeline(project, name)
     settings = pipeline.settings
     assert settings.source is not None
-    scope = stream_scope(project, name)
+    scope = stream_scope(project, name, settings.batch.max_messages)
     connections = load_connections(project)
     run_id = new_run_id()
     warehouse_user.set(f"stream {name} (run {run_id})")  # named to processes waiting for it
