@@ -34,8 +34,12 @@ def clean(
         metadata.close()
     console = _console()
     verb = "would remove" if dry_run else "removed"
+    if report.orphans:
+        console.print(f"{verb} {len(report.orphans)} temporary files left by writes whose "
+                      "process died")
     if not report.removals:
-        console.print("nothing to clean")
+        if not report.orphans:
+            console.print("nothing to clean")
         return
     table = Table(title=f"Runs cleaned{' (dry run)' if dry_run else ''}", title_justify="left")
     for column in ("run", "pipeline", "started", verb, "size", "record", "kept (latest)"):

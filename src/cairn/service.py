@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from cairn.atomic import remove_orphaned_temporaries
 from cairn.errors import CairnError, Problem, closest
 from cairn.graph.build import Graph, build_graph
 from cairn.ids import BlockName, RunId, item_of
@@ -197,6 +198,8 @@ def run_pipeline(
     from cairn.io.pool import Databases
 
     metadata = open_metadata(project)
+    # Output writes of runs whose process was killed may have left temporaries behind.
+    remove_orphaned_temporaries(project.state_dir / "runs")
     databases = Databases(load_connections(project))
     alerts: RunAlerts | None = None
     try:

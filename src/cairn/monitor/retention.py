@@ -12,7 +12,8 @@ as well.
 Stopping a clean at any moment leaves nothing that breaks a later run: the history first
 forgets a unit's files (its outputs keep their name and size, with no file), then they are
 deleted; a run's record is deleted before its folder; and a later clean deletes what a
-stopped one left: a folder of an expired run, or one no record names.
+stopped one left: a folder of an expired run, or one no record names. It also deletes the
+temporary files of output writes whose process died before renaming them (`atomic.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cairn.atomic import orphaned_temporaries, remove_orphaned_temporaries
 from cairn.ids import item_of
 from cairn.project.config import Project, RetentionSettings
 
@@ -52,6 +54,8 @@ class Removal:
 class CleanReport:
     removals: list[Removal]
     dry_run: bool
+    # Temporaries of writes whose process died, removed (or, dry, to be removed).
+    orphans: list[Path] = field(default_factory=list)
 
     @property
     def freed_bytes(self) -> int:
@@ -70,6 +74,12 @@ def clean(project: Project, metadata: MetadataStore, dry_run: bool = False,
     summaries = metadata.run_summaries()
     removals = _plan(project.settings.retention, folders, summaries, _kept_units(metadata),
                      now or utcnow())
+    if not runs_dir.is_dir():
+        orphans = []
+    elif dry_run:
+        orphans = orphaned_temporaries(runs_dir)
+    else:
+        orphans = remove_orphaned_temporaries(runs_dir)
     if not dry_run:
         note = f"removed by retention on {(now or utcnow()):%Y-%m-%d}"
         for removal in removals:
@@ -81,7 +91,7 @@ def clean(project: Project, metadata: MetadataStore, dry_run: bool = False,
                 _remove(path)
             if removal.paths and not removal.kept:
                 _remove(runs_dir / removal.run_id)
-    return CleanReport(removals, dry_run)
+    return CleanReport(removals, dry_run, orphans)
 
 
 def _plan(settings: RetentionSettings, folders: list[Path], summaries: list[Any],
