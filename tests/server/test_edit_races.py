@@ -46,7 +46,7 @@ def test_of_saves_from_one_version_exactly_one_wins(server: Server,
     path = project.root / "pipelines/p/total.py"
     for round_ in range(15):
         base = server.http.get("/api/pipelines/p").json()["blocks"][0]["hash"]
-        codes = at_once(CLIENTS, lambda client, i: client.put(
+        codes = at_once(CLIENTS, lambda client, i, round_=round_, base=base: client.put(
             f"{server.base}/api/pipelines/p/blocks/total",
             json={"source": f"total = {round_ * 100 + i}\n", "base_hash": base}))
         assert Counter(codes) == {200: 1, 409: CLIENTS - 1}, f"round {round_}: {codes}"
@@ -67,11 +67,11 @@ def test_blocks_added_at_once_all_reach_pipeline_yaml(server: Server,
 def test_one_name_created_at_once_is_created_once(server: Server,
                                                   project: ProjectFolder) -> None:
     for round_ in range(5):
-        codes = at_once(CLIENTS, lambda client, _: client.post(
+        codes = at_once(CLIENTS, lambda client, _, round_=round_: client.post(
             f"{server.base}/api/pipelines/p/blocks", json={"name": f"same{round_}",
                                                            "language": "sql"}))
         assert Counter(codes) == {201: 1, 409: CLIENTS - 1}, f"round {round_}: {codes}"
-        pipelines = at_once(CLIENTS, lambda client, _: client.post(
+        pipelines = at_once(CLIENTS, lambda client, _, round_=round_: client.post(
             f"{server.base}/api/pipelines", json={"name": f"new{round_}"}))
         assert Counter(pipelines) == {201: 1, 409: CLIENTS - 1}, f"round {round_}: {pipelines}"
     listed = yaml.safe_load((project.root / "pipelines/p/pipeline.yaml").read_text())["blocks"]
