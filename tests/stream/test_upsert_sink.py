@@ -12,8 +12,13 @@ import pytest
 from harness import POSTGRES, StreamProcess, query, stream_project
 from support import ProjectFolder, wait_until
 
+from cairn.errors import CairnError
 from cairn.io.connection import Connection
 from cairn.io.database import open_database
+from cairn.project.streaming import SinkSettings
+from cairn.stream.message import Rows
+from cairn.stream.ports import StreamScope
+from cairn.stream.table_sink import TableSink
 
 IDS = 1000
 VALUES = (1, 2, 3)  # each id's values, published back to back: 3 is its last
@@ -66,3 +71,24 @@ def test_ids_updated_back_to_back_end_once_with_their_last_value_after_a_kill(
     stored = rows()
     assert [row[0] for row in stored] == list(range(1, IDS + 1))  # each id once
     assert {row[1] for row in stored} == {2 * VALUES[-1]}  # each with its last value
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "sqlite"])
+def test_the_first_batch_keeps_one_row_per_key_and_a_keyless_row_is_refused(
+        project: ProjectFolder, kind: str) -> None:
+    connection = Connection("db", kind, {"path": str(project.root / f"sink.{kind}")})
+    settings = SinkSettings(connection="db", table="latest", mode="upsert", key=["id"])
+    sink = TableSink(settings, connection, StreamScope("events", project.root, project.root))
+    sink.open()
+    try:
+        sink.write(Rows([{"id": 1, "v": "a2"}, {"id": 1, "v": "a3"}, {"id": 2, "v": "b2"}]))
+        sink.write(Rows([{"id": 2, "v": "b3"}, {"id": 3, "v": "c1"}, {"id": 2, "v": "b4"}]))
+        with pytest.raises(CairnError, match=r"sink latest: .*key column 'id'"):
+            sink.write(Rows([{"other": 1, "v": "x"}]))
+    finally:
+        sink.close()
+    database = open_database(connection)
+    stored = database.query("SELECT id, v FROM latest ORDER BY id")
+    database.close()
+    assert stored.to_pylist() == [{"id": 1, "v": "a3"}, {"id": 2, "v": "b4"},
+                                  {"id": 3, "v": "c1"}]

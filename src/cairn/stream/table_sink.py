@@ -8,6 +8,7 @@ replayed after a crash therefore leaves the table as it was.
 
 from __future__ import annotations
 
+from cairn.errors import BlockError, CairnError, Problem
 from cairn.io.database import Database, open_database
 from cairn.stream.message import Rows
 from cairn.stream.ports import Sink
@@ -26,8 +27,12 @@ class TableSink(Sink):
         if not len(rows):
             return
         target = str(self.settings.table)
-        self.database.write(target, rows.table(), policy=self.settings.mode,
-                            key=self.settings.key)
+        try:
+            self.database.write(target, rows.table(), policy=self.settings.mode,
+                                key=self.settings.key)
+        except BlockError as error:  # the rows do not fit the upsert: a setting to fix
+            raise CairnError(Problem("sink-rows", f"sink {target}: {error.message}",
+                                     hint=error.detail.removeprefix("hint: "))) from None
         if self.connection is not None and self.connection.kind == "duckdb":
             # DuckDB locks its file for one process: let other readers in between batches.
             self.database.close()
