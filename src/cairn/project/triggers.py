@@ -131,6 +131,16 @@ class TriggerSettings(BaseModel):
             return "schedule"
         return "event" if self.event else "api" if self.api else "after"
 
+    def definition(self) -> str:
+        """A digest of what decides when the trigger fires (not its variables, SLA or
+        catch-up policy): when it changes, the trigger's schedule starts again."""
+        import hashlib
+        import json
+
+        decisive = self.model_dump(mode="json", include={
+            "schedule", "interval", "timezone", "start", "end", "event", "after"})
+        return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:32]
+
     def _utc(self, moment: datetime | None) -> datetime | None:
         """A configured date (in the trigger's zone unless it says) as naive UTC."""
         if moment is None:

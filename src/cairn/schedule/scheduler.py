@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cairn.errors import CairnError
@@ -112,16 +112,37 @@ class Scheduler:
                 state = states.get(trigger.name)
                 if trigger.kind == "api" or (state is not None and state.paused):
                     continue  # API triggers fire from the server, when called
+                definition = trigger.definition()
                 if state is None or state.fired_until is None:
                     # A new trigger fires from now on, not for all of its past.
-                    self.metadata.save_trigger_state(pipeline, trigger.name, fired_until=now)
+                    self.metadata.save_trigger_state(pipeline, trigger.name, fired_until=now,
+                                                     definition=definition)
                     continue
+                since = state.fired_until
+                if state.definition != definition:
+                    since = self._redefined(pipeline, trigger.name, state, definition, now)
                 fire = {"schedule": self._due_times, "event": self._new_files,
                         "after": self._upstream_successes}[trigger.kind]
-                fired_until = fire(pipeline, settings, trigger, state.fired_until, now)
+                fired_until = fire(pipeline, settings, trigger, since, now)
                 if fired_until is not None:
                     self.metadata.save_trigger_state(pipeline, trigger.name,
                                                      fired_until=fired_until)
+
+    def _redefined(self, pipeline: str, trigger: str, state: Any, definition: str,
+                   now: datetime) -> datetime:
+        """An edited trigger starts again from its edit, as a new one does from its
+        creation: times of the new definition before the edit were never missed. Those
+        after it (the scheduler being down since) are caught up as usual. The edit's time
+        is pipeline.yaml's."""
+        self.metadata.save_trigger_state(pipeline, trigger, definition=definition)
+        if state.definition is None:  # kept before definitions were recorded: unknown
+            return state.fired_until  # type: ignore[no-any-return]
+        cached = self._settings.get(pipeline)
+        edited = now if cached is None else min(now, datetime.fromtimestamp(
+            cached.mtime, UTC).replace(tzinfo=None))
+        since = max(state.fired_until, edited)
+        self.metadata.save_trigger_state(pipeline, trigger, fired_until=since)
+        return since  # type: ignore[no-any-return]
 
     def _create(self, pipeline: str, settings: PipelineSettings, trigger: TriggerSettings,
                 key: str, moment: datetime, variables: dict[str, Any]) -> None:

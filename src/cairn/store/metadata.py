@@ -366,7 +366,8 @@ class MetadataStore:
                         connection.execute(insert(trigger_state).values(
                             pipeline=pipeline, trigger=trigger,
                             paused=values.get("paused", False),
-                            fired_until=values.get("fired_until")))
+                            fired_until=values.get("fired_until"),
+                            definition=values.get("definition")))
                     return
                 except IntegrityError:
                     pass  # another scheduler created it just now: update it below

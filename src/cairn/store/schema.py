@@ -61,6 +61,8 @@ trigger_state = Table(
     Column("trigger", String(255), primary_key=True),
     Column("paused", Boolean, nullable=False, default=False),
     Column("fired_until", DateTime),  # every scheduled time up to this one is handled
+    # TriggerSettings.definition() of the trigger fired_until was kept for
+    Column("definition", String(64)),
 )
 
 block_runs = Table(
@@ -170,4 +172,4 @@ streams = Table(
     Column("updated_at", DateTime, nullable=False),
 )
 
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
