@@ -1,8 +1,11 @@
 """Concurrent edits against a live `cairn serve`: of editors saving from one version exactly
-one wins, blocks added at once all reach pipeline.yaml, one name is created once."""
+one wins, blocks added at once all reach pipeline.yaml, one name is created once; and
+between processes (the server, the CLI, another server) the same holds."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -98,3 +101,29 @@ def test_renames_deletes_and_reorders_at_once_leave_a_consistent_pipeline(
     files = sorted(p.stem for p in (project.root / "pipelines/p").glob("*.py"))
     assert sorted(listed) == files == sorted(
         ["total", "r0", "r1", "r2", "r3", "c8", "c9", "c10", "c11"])
+
+
+ADDER = """
+import sys, time
+from pathlib import Path
+from cairn.project.config import find_project
+from cairn.project.editing import create_block
+root, worker, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+project = find_project(root)
+while not go.exists():  # start together
+    time.sleep(0.01)
+for i in range(5):
+    create_block(project, "p", f"w{worker}_{i}", "python")
+"""
+
+
+def test_processes_adding_blocks_at_once_lose_none(project: ProjectFolder) -> None:
+    project.pipeline("p", {"total.py": "total = 0\n"}, "blocks:\n  - total\n")
+    go = project.root.parent / "go"
+    workers = [subprocess.Popen([sys.executable, "-c", ADDER, str(project.root), str(w),
+                                 str(go)]) for w in range(6)]
+    go.touch()
+    assert [worker.wait(timeout=120) for worker in workers] == [0] * 6
+    listed = yaml.safe_load((project.root / "pipelines/p/pipeline.yaml").read_text())["blocks"]
+    assert sorted(listed) == sorted(["total", *(f"w{w}_{i}" for w in range(6)
+                                                for i in range(5))])
