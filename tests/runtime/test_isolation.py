@@ -108,3 +108,21 @@ def test_an_isolated_block_past_its_timeout_is_killed(project: ProjectFolder,
     assert failure is not None and failure.message == "timed out after 1 s"
     pid = int(pid_file.read_text())
     wait_until(lambda: gone(pid), "the block's process to be killed")
+
+
+def test_the_notebook_runs_an_isolated_block_in_its_own_process(project: ProjectFolder) -> None:
+    from cairn.notebook.worker import Notebook
+
+    project.pipeline("p", {
+        "a.py": "a = 1\n",
+        "b.py": "import os\nb = (a + 1, os.getpid())\n",
+        "c.py": "c = b[0] * 10\n",
+    }, "blocks:\n  - {name: b, isolation: process}\n")
+    notebook = Notebook(project.load(), "p", lambda _: None)
+    notebook.run(None, "all")
+    assert notebook.job is not None
+    notebook.job.join(60)
+    blocks = notebook.snapshot()["blocks"]
+    assert {name: blocks[name]["status"] for name in "abc"} == dict.fromkeys("abc", "success")
+    assert notebook.runner.values["b"]["b"][1] != os.getpid()
+    assert notebook.runner.values["c"]["c"] == 20
