@@ -10,6 +10,7 @@ from cairn.blocks.python_analysis import CONTEXT_NAME
 from cairn.blocks.spec import BlockSpec
 from cairn.errors import BlockError
 from cairn.runtime.context import RunContext
+from cairn.runtime.project_code import project_root_of, use_project_code
 
 
 def _call_with_names(
@@ -25,6 +26,9 @@ def _call_with_names(
 
 def run_python(spec: BlockSpec, inputs: Mapping[str, Any], context: RunContext) -> dict[str, Any]:
     """Run the block's code in a fresh namespace and return its outputs by name."""
+    root = project_root_of(spec.file)
+    if root is not None:
+        use_project_code(root)
     code = compile(spec.source, str(spec.file), "exec")
     namespace: dict[str, Any] = {
         "__name__": f"cairn_block_{spec.name}",

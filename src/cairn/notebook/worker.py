@@ -27,6 +27,7 @@ from cairn.notebook.recorded import Recorded, RecordedRuns, iso
 from cairn.project.config import Project, find_project
 from cairn.project.pipeline import Pipeline
 from cairn.runtime.capture import routed_output
+from cairn.runtime.project_code import forget_changed_modules
 from cairn.runtime.runner import Outcome, Runner
 from cairn.runtime.variable_store import StoredOutputs, VariableStore
 
@@ -201,6 +202,8 @@ class Notebook:
         runner = self._runner(pipeline, graph)
 
         def work() -> None:
+            # The project's modules edited since the last run are imported afresh.
+            forget_changed_modules(self.project.root)
             try:
                 with (routed_output(), contextlib.chdir(self.project.root),
                       active_connections(self.databases,
@@ -212,6 +215,7 @@ class Notebook:
             finally:
                 # DuckDB lets one process hold a database file: let `cairn run` have it.
                 self.databases.close()
+                forget_changed_modules(self.project.root)  # notes the modules it imported
             for name in selected:
                 if self.state[name]["status"] == "success":
                     inputs = {str(u): self.version.get(u) for u in graph.upstream[name]}
