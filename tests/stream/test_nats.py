@@ -203,7 +203,8 @@ def test_what_a_crashed_consumer_held_comes_back_before_anything_newer(
     settings = SourceSettings(kind="nats", connection="broker", topic=subject.subject,
                               options={"ack_wait": 1})
     scope = StreamScope("events", tmp_path, tmp_path, batch_size=10)  # as `cairn stream`
-    crashed = NatsSource(settings, CONNECTION, scope)
+    # The consumer as an earlier version made it, allowing 1,000,000 unacknowledged.
+    crashed = NatsSource(settings, CONNECTION, StreamScope("events", tmp_path, tmp_path))
     crashed.open()
     assert _values(_drain(crashed, 10)) == list(range(1, 11))
     crashed._held.clear()  # as a crash would: nothing acknowledged or given back
@@ -211,6 +212,7 @@ def test_what_a_crashed_consumer_held_comes_back_before_anything_newer(
 
     source = NatsSource(settings, CONNECTION, scope)
     source.open()
+    assert subject.consumer("cairn-events").config.max_ack_pending == 10
     first: list[Any] = []
     wait_until(lambda: bool(first.extend(source.fetch(10, 0.2)) or first),
                what="the first batch of the next consumer")

@@ -11,15 +11,17 @@ The connection's `options` are keyword arguments of `nats.connect` (`user`, `pas
 subject; default: the one whose subjects cover it), `create_stream` (default true: create
 a stream for the subject when none covers it), and, for a consumer still to be created,
 `ack_wait` (seconds; the server's default is 30) and `max_ack_pending` (default: the
-pipeline's `batch.max_messages`). The server then never hands out a message while a
-batch's worth is unacknowledged, so what a crashed process held comes back before any
-newer message: a key's older value is never written after its newer one.
+pipeline's `batch.max_messages`, to which a consumer allowing more is lowered at start).
+The server then never hands out a message while a batch's worth is unacknowledged, so
+what a crashed process held comes back before any newer message: a key's older value is
+never written after its newer one.
 A sink publishes to its `topic`, with the row's `key` columns in the `Cairn-Key` header.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,6 +85,13 @@ class NatsSource(Source):
                 "consumer-taken", f"JetStream consumer {self.group} on stream {self.stream} "
                 f"reads {info.config.filter_subject or 'every subject'}, not {self.subject}",
                 hint="give the source another `group`"))
+        batch = self.scope.batch_size
+        if ("max_ack_pending" not in options and batch
+                and (info.config.max_ack_pending or 0) > batch):
+            # A consumer made before (or for larger batches) would hand out newer messages
+            # while a crashed process's batch waits for its ack_wait.
+            info = await js.add_consumer(self.stream, dataclasses.replace(
+                info.config, max_ack_pending=batch))
         self._acked = info.ack_floor.stream_seq if info.ack_floor else None
         self._pull = Pull(client, self.stream, self.group)
         await self._pull.start()
