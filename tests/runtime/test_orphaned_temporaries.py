@@ -31,10 +31,11 @@ _KILLED_WRITER = textwrap.dedent("""
 
 def _killed_write(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
+    before = path.read_bytes() if path.exists() else None
     result = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(path)], timeout=60)
     assert result.returncode == -signal.SIGKILL
     (left,) = path.parent.glob(f".{path.name}.*.tmp")
-    assert not path.exists()
+    assert (path.read_bytes() if path.exists() else None) == before  # never half-written
     return left
 
 
@@ -56,14 +57,16 @@ def test_clean_removes_temporaries_of_dead_writers(project: ProjectFolder,
     project.pipeline("p", {"load.py": "orders = 1\n"})
     run_id = service.run_pipeline(project.load(), "p", RecordingObserver()).run_id
     dead, old, live = _leftovers(project.root / ".cairn" / "runs" / run_id / "load")
+    # An editor's save of a block, killed before its rename.
+    save = _killed_write(project.root / "pipelines" / "p" / "load.py")
 
     dry = cli.run("clean", "--dry-run", cwd=project.root, check=True)
-    assert "would remove 2 temporary files" in dry.stdout
-    assert dead.exists() and old.exists()
+    assert "would remove 3 temporary files" in dry.stdout
+    assert dead.exists() and old.exists() and save.exists()
 
     done = cli.run("clean", cwd=project.root, check=True)
-    assert "removed 2 temporary files" in done.stdout
-    assert not dead.exists() and not old.exists()
+    assert "removed 3 temporary files" in done.stdout
+    assert not dead.exists() and not old.exists() and not save.exists()
     # The test process wrote it and is alive: a write in progress.
     assert live.exists()
 

@@ -13,7 +13,8 @@ Stopping a clean at any moment leaves nothing that breaks a later run: the histo
 forgets a unit's files (its outputs keep their name and size, with no file), then they are
 deleted; a run's record is deleted before its folder; and a later clean deletes what a
 stopped one left: a folder of an expired run, or one no record names. It also deletes the
-temporary files of output writes whose process died before renaming them (`atomic.py`).
+temporary files of writes (outputs, saved blocks) whose process died before renaming them
+(`atomic.py`).
 """
 
 from __future__ import annotations
@@ -74,12 +75,11 @@ def clean(project: Project, metadata: MetadataStore, dry_run: bool = False,
     summaries = metadata.run_summaries()
     removals = _plan(project.settings.retention, folders, summaries, _kept_units(metadata),
                      now or utcnow())
-    if not runs_dir.is_dir():
-        orphans = []
-    elif dry_run:
-        orphans = orphaned_temporaries(runs_dir)
-    else:
-        orphans = remove_orphaned_temporaries(runs_dir)
+    # Outputs, notebook values and stream inboxes are under the state folder; the editors'
+    # saves of blocks and pipeline.yaml under pipelines/.
+    find = orphaned_temporaries if dry_run else remove_orphaned_temporaries
+    orphans = [path for root in (project.state_dir, project.pipelines_dir)
+               for path in find(root)]
     if not dry_run:
         note = f"removed by retention on {(now or utcnow()):%Y-%m-%d}"
         for removal in removals:
