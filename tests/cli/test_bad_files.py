@@ -82,6 +82,8 @@ BAD_BLOCKS = [
     pytest.param("b.py", b"y = 1" + b" + 1" * 100_000 + b"\n", "nested too deeply", None,
                  id="py-deep-sum"),
     pytest.param("a.sql", b"SELECT 1 AS x -- caf\xe9\n", "not UTF-8", 1, id="sql-invalid-utf8"),
+    pytest.param("c.R", b"x <- 1\n# caf\xe9\n", "not UTF-8", 2, id="r-invalid-utf8"),
+    pytest.param("c.R", b"x <- 1\n" * 6_000_000, "more than the 10 MB", None, id="r-42MB"),
     pytest.param("a.sql", b"SELECT " + b"(" * 3000 + b"1" + b")" * 3000 + b" AS x\n",
                  "nested too deeply", None, id="sql-deep"),
 ]
