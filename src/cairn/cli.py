@@ -95,16 +95,15 @@ def _console(stderr: bool = False) -> Any:
 
 
 def _parse_variables(pairs: list[str]) -> dict[str, Any]:
-    import yaml
-
     from cairn.errors import Problem
+    from cairn.project.yaml_file import parse_yaml
 
     variables: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise CairnError(Problem("bad-variable", f"--var expects KEY=VALUE, got {pair!r}"))
-        variables[key.strip()] = yaml.safe_load(value) if value else ""
+        variables[key.strip()] = parse_yaml(value, f"--var {key.strip()}")[0] if value else ""
     return variables
 
 

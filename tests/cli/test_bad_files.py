@@ -102,3 +102,11 @@ def test_cairn_runs_refuses_a_bad_project_file(project: ProjectFolder, cli: type
     result = cli.run("runs", cwd=project.root, timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "cairn.yaml" in result.stderr and "1,000,000 values" in result.stderr
+
+
+def test_a_bad_variable_value_is_refused(project: ProjectFolder, cli: type[CLI]) -> None:
+    project.pipeline("p", {"b.py": "y = 2\n"})
+    deep = "[" * 5000 + "]" * 5000
+    result = cli.run("run", "p", "--var", f"x={deep}", cwd=project.root, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--var x" in result.stderr and "nesting depth" in result.stderr

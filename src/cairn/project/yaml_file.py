@@ -87,11 +87,16 @@ class _Walk:
 def read_yaml(path: Path) -> tuple[Any, dict[Location, int]]:
     """Parse a YAML file; return its data and the line of every key and item. Files that
     are too large, not UTF-8, too deep, alias bombs or with duplicate keys are refused."""
-    text = read_text(path)
+    return parse_yaml(read_text(path), str(path))
+
+
+def parse_yaml(text: str, source: str) -> tuple[Any, dict[Location, int]]:
+    """`read_yaml` for text from elsewhere (a command-line value); `source` names it in
+    problems."""
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
-        walk = _Walk(str(path))
+        walk = _Walk(source)
         if node is not None:
             walk.size(node, (), 0)
         data = loader.construct_document(node) if node is not None else None
@@ -102,7 +107,7 @@ def read_yaml(path: Path) -> tuple[Any, dict[Location, int]]:
             Problem(
                 "yaml-syntax",
                 f"invalid YAML: {reason}",
-                file=str(path),
+                file=source,
                 line=mark.line + 1 if mark else None,
                 hint="check the indentation and the `key: value` form at that line",
             )
