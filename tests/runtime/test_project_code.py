@@ -11,13 +11,15 @@ from support import CLI, ProjectFolder
 
 
 @pytest.fixture
-def clean_imports() -> Iterator[None]:
+def clean_imports(project: ProjectFolder) -> Iterator[None]:
     """The in-process notebook adds the project to this process's sys.path and modules."""
-    path, modules = list(sys.path), set(sys.modules)
+    path = list(sys.path)
     yield
     sys.path[:] = path
-    for name in set(sys.modules) - modules:
-        del sys.modules[name]
+    root = str(project.root.resolve())
+    for name, module in list(sys.modules.items()):
+        if (getattr(module, "__file__", None) or "").startswith(root):
+            del sys.modules[name]
 
 
 def test_a_run_imports_the_projects_modules(project: ProjectFolder, cli: type[CLI],

@@ -6,11 +6,11 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from cairn.blocks.project_code import project_root_of, use_project_code
 from cairn.blocks.python_analysis import CONTEXT_NAME
 from cairn.blocks.spec import BlockSpec
 from cairn.errors import BlockError
 from cairn.runtime.context import RunContext
-from cairn.runtime.project_code import project_root_of, use_project_code
 
 
 def _call_with_names(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn import service
+from cairn.blocks.project_code import forget_changed_modules
 from cairn.errors import CairnError, Problem
 from cairn.graph.build import Graph
 from cairn.ids import BlockName, RunId
@@ -27,7 +28,6 @@ from cairn.notebook.recorded import Recorded, RecordedRuns, iso
 from cairn.project.config import Project, find_project
 from cairn.project.pipeline import Pipeline
 from cairn.runtime.capture import routed_output
-from cairn.runtime.project_code import forget_changed_modules
 from cairn.runtime.runner import Outcome, Runner
 from cairn.runtime.variable_store import StoredOutputs, VariableStore
 
