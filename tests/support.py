@@ -107,13 +107,13 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, root: Path, token: str | None = None) -> None:
+    def __init__(self, root: Path, token: str | None = None, *options: str) -> None:
         self.root = root
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.token = token
         command = [sys.executable, "-m", "cairn", "serve", "--port", str(self.port),
-                   "--project", str(root)]
+                   "--project", str(root), *options]
         env = {**os.environ, **({"CAIRN_TOKEN": token} if token else {})}
         self.log = open(root.parent / "server.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(command, env=env, stdout=self.log,

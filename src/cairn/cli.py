@@ -426,6 +426,11 @@ def serve(
         "anything but 127.0.0.1.", show_default=False)] = None,
     scheduler: Annotated[bool, typer.Option(help="Also run the scheduler (triggers fire "
                          "while the server runs).")] = True,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        envvar="CAIRN_ALLOW_HOSTS", help="A host name the server answers to besides localhost, "
+        "127.0.0.1, ::1 and --host (repeat it for several; '*' for any, with a token only). "
+        "Other Host headers are refused, so no web page can reach the server by rebinding "
+        "its DNS name.", show_default=False)] = None,
     project: ProjectOption = None,
 ) -> None:
     """Start the web notebook and API (the UI at http://HOST:PORT/), and the scheduler."""
@@ -437,7 +442,8 @@ def serve(
     from cairn.server.auth import check_binding
     from cairn.server.port import port_refusal
 
-    refusal = check_binding(host, token)
+    allowed_hosts = [*(allow_host or []), *([] if host in ("0.0.0.0", "::", "") else [host])]
+    refusal = check_binding(host, token, allowed_hosts)
     if refusal:
         raise CairnError(Problem("unsafe-binding", refusal))
     found = _project(project)
@@ -451,8 +457,8 @@ def serve(
     else:
         _console().print(f"Cairn serves {found.root} at [bold]{url}"
                          f"{f'?token={token}' if token else ''}[/] (Ctrl-C stops it)")
-    uvicorn.run(create_app(found, token, scheduler), host=host, port=port, log_level="warning",
-                log_config=uvicorn_log_config(_logs_as_json(found)),
+    uvicorn.run(create_app(found, token, scheduler, allowed_hosts), host=host, port=port,
+                log_level="warning", log_config=uvicorn_log_config(_logs_as_json(found)),
                 timeout_graceful_shutdown=3)
 
 

@@ -250,7 +250,8 @@ def test_token_is_required_when_configured(project: ProjectFolder) -> None:
         assert httpx.get(server.base + "/api/project").status_code == 401
         assert httpx.get(server.base + "/api/project?token=wrong").status_code == 401
         assert server.http.get("/api/project").status_code == 200
-        assert httpx.get(server.base + "/api/project?token=s3cret-token").status_code == 200
+        # only the WebSocket takes it in the URL (browsers cannot set its headers)
+        assert httpx.get(server.base + "/api/project?token=s3cret-token").status_code == 401
         with pytest.raises(Exception, match="HTTP 403"), connect(
                 f"ws://127.0.0.1:{server.port}/api/notebooks/p/ws") as socket_:
             socket_.recv(timeout=10)

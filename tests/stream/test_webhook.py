@@ -102,6 +102,39 @@ def test_a_json_array_is_many_messages_and_any_other_body_one(
     assert inbox.split(body) == (messages, array)
 
 
+@pytest.mark.parametrize("options", ["{token: ''}", "{token_env: EMPTY_HOOK_TOKEN}",
+                                     "{token_env: UNSET_HOOK_TOKEN}"])
+def test_an_empty_or_missing_webhook_token_refuses_every_call(project: ProjectFolder,
+                                                              options: str) -> None:
+    stream_project(project, "unused", UNUSED, f"kind: webhook\noptions: {options}")
+    server = _Server(project.root, {"EMPTY_HOOK_TOKEN": "", "CAIRN_TOKEN": "the-server's"})
+    try:
+        answers = [server.post("events", [1], token=None),
+                   server.post("events", [1], token=None, params={"token": ""}),
+                   server.post("events", [1], token="anything")]
+    finally:
+        server.stop()
+    assert [a.status_code for a in answers] == [403, 403, 403]
+    assert "accepts no calls" in answers[0].json()["detail"]
+    assert not _inbox(project).exists()
+
+
+def test_unknown_webhooks_say_nothing_of_the_project(project: ProjectFolder) -> None:
+    stream_project(project, "unused", UNUSED, SOURCE)
+    project.pipeline("batch", {"a.py": "a = 1\n"})
+    (project.root / "pipelines" / "broken").mkdir()
+    (project.root / "pipelines" / "broken" / "pipeline.yaml").write_text("source: [\n")
+    server = _Server(project.root, {})
+    try:
+        answers = [server.post(name, [1], token=None) for name in ("nowhere", "batch", "broken")]
+    finally:
+        server.stop()
+    for answer in answers:
+        assert answer.status_code == 404
+        assert str(project.root) not in answer.text
+        assert "batch" not in answer.text and "events" not in answer.text
+
+
 def test_the_endpoint_checks_pipeline_token_and_size_and_keeps_what_it_accepts(
         project: ProjectFolder) -> None:
     stream_project(project, "unused", UNUSED,

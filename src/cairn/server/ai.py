@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cairn.ai import generate
 from cairn.ai.context import build_context
 from cairn.ai.generate import Generated
 from cairn.project.config import Project
+from cairn.server.params import BlockName, BodyName, PipelineName
 
 router = APIRouter(prefix="/api/pipelines/{pipeline}")
 
@@ -29,20 +30,20 @@ def _proposal(generated: Generated) -> dict[str, Any]:
 
 
 class Description(BaseModel):
-    description: str
+    description: str = Field(max_length=100_000)
     language: Literal["python", "sql", "r"] | None = None
-    name: str | None = None
+    name: BodyName | None = None
 
 
 @router.post("/generate")
-def generate_block(pipeline: str, body: Description, request: Request) -> dict[str, Any]:
+def generate_block(pipeline: PipelineName, body: Description, request: Request) -> dict[str, Any]:
     """A new block from a description, by the configured model or else a template."""
     return _proposal(generate.generate_block(_project(request), pipeline, body.description,
                                              body.language, body.name))
 
 
 @router.get("/generate/context")
-def generation_context(pipeline: str, request: Request,
+def generation_context(pipeline: PipelineName, request: Request,
                        language: Literal["python", "sql", "r"] = "python") -> dict[str, str]:
     """Exactly what a model would be sent for a new block in `language`, besides the
     description: the instructions and the pipeline's context."""
@@ -51,11 +52,11 @@ def generation_context(pipeline: str, request: Request,
 
 
 @router.post("/blocks/{block}/explain")
-def explain_block(pipeline: str, block: str, request: Request) -> dict[str, str]:
+def explain_block(pipeline: PipelineName, block: BlockName, request: Request) -> dict[str, str]:
     return {"text": generate.explain_block(_project(request), pipeline, block)}
 
 
 @router.post("/blocks/{block}/fix")
-def fix_block(pipeline: str, block: str, request: Request) -> dict[str, Any]:
+def fix_block(pipeline: PipelineName, block: BlockName, request: Request) -> dict[str, Any]:
     """A corrected version of the whole block file, from its recent errors."""
     return _proposal(generate.fix_block(_project(request), pipeline, block))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -19,7 +19,7 @@ from cairn.monitor.prometheus import MetricsExporter
 from cairn.notebook.session import Notebooks
 from cairn.project.config import Project
 from cairn.server import ai, history, notebooks, projects, streams
-from cairn.server.auth import require_token
+from cairn.server.guard import RequestGuard
 from cairn.server.stats import router as stats_router
 from cairn.server.webhook import router as webhook_router
 
@@ -29,8 +29,8 @@ _STATUS_OF = {"unknown-pipeline": 404, "unknown-block": 404, "unknown-run": 404,
               "not-streaming": 404, "outside-project": 403}
 
 
-def create_app(project: Project, token: str | None = None,
-               scheduler: bool = True) -> FastAPI:
+def create_app(project: Project, token: str | None = None, scheduler: bool = True,
+               allowed_hosts: Collection[str] = ()) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
@@ -51,7 +51,8 @@ def create_app(project: Project, token: str | None = None,
     app = FastAPI(title="Cairn", version=__version__, lifespan=lifespan,
                   description="Edit, run and inspect the pipelines of a Cairn project.")
     app.state.project = project
-    app.state.token = token
+    # Host, origin, token and content type are checked before any route (docs/api.md).
+    app.add_middleware(RequestGuard, token=token, allowed_hosts=allowed_hosts)
     app.state.notebooks = Notebooks(project)
     app.state.runs = []
 
@@ -65,21 +66,19 @@ def create_app(project: Project, token: str | None = None,
                           for p in error.problems]},
             status_code=code)
 
-    guarded = [Depends(require_token)]
-    app.include_router(projects.router, dependencies=guarded)
-    app.include_router(notebooks.router, dependencies=guarded)
-    app.include_router(history.router, dependencies=guarded)
-    app.include_router(stats_router, dependencies=guarded)
-    app.include_router(streams.router, dependencies=guarded)
-    app.include_router(ai.router, dependencies=guarded)
-    app.include_router(notebooks.events)
-    app.include_router(history.triggers)
+    app.include_router(projects.router)
+    app.include_router(notebooks.router)
+    app.include_router(history.router)
+    app.include_router(stats_router)
+    app.include_router(streams.router)
+    app.include_router(ai.router)
+    app.include_router(history.triggers)  # guarded by each trigger's own token
     app.include_router(webhook_router)  # guarded by each webhook source's own token
 
     # Prometheus scrapes this; with a server token it needs it too (bearer_token).
     app.state.metrics = MetricsExporter(project.metadata_url)
 
-    @app.get("/metrics", include_in_schema=False, dependencies=guarded)
+    @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cairn.errors import CairnError, Problem
 from cairn.notebook.session import Notebooks, NotebookSession, WorkerGone
-from cairn.server.auth import allowed
+from cairn.server.params import (
+    MAX_INT,
+    BlockName,
+    BodyName,
+    Offset,
+    OutputName,
+    PipelineName,
+)
 
 NO_SUCH_PIPELINE = 4404  # the WebSocket's close code for a pipeline that does not exist
 router = APIRouter(prefix="/api/notebooks")
-events = APIRouter(prefix="/api/notebooks")  # the WebSocket checks its token itself
+PageSize = Annotated[int, Query(ge=1, le=1000, description="Rows in one page.")]
 
 
 def _notebooks(request: Request | WebSocket) -> Notebooks:
@@ -40,7 +47,7 @@ async def _ask(session: NotebookSession, command: str, **arguments: Any) -> Any:
 
 
 @router.get("/{pipeline}")
-async def get_state(pipeline: str, request: Request) -> dict[str, Any]:
+async def get_state(pipeline: PipelineName, request: Request) -> dict[str, Any]:
     session = _notebooks(request).get(pipeline)
     if session.status == "dead":
         return {"worker": "dead", "running": None, "blocks": {},
@@ -50,13 +57,13 @@ async def get_state(pipeline: str, request: Request) -> dict[str, Any]:
 
 
 class RunBlocks(BaseModel):
-    block: str | None = None
+    block: BodyName | None = None
     mode: Literal["block", "downstream", "all"] = "block"
-    item: int | None = None  # one item of a mapped block
+    item: int | None = Field(default=None, ge=0, le=MAX_INT)  # one item of a mapped block
 
 
 @router.post("/{pipeline}/run", status_code=status.HTTP_202_ACCEPTED)
-async def run(pipeline: str, body: RunBlocks, request: Request) -> dict[str, Any]:
+async def run(pipeline: PipelineName, body: RunBlocks, request: Request) -> dict[str, Any]:
     session = _notebooks(request).get(pipeline)
     state: dict[str, Any] = await _ask(session, "run", block=body.block, mode=body.mode,
                                        item=body.item)
@@ -64,29 +71,27 @@ async def run(pipeline: str, body: RunBlocks, request: Request) -> dict[str, Any
 
 
 @router.post("/{pipeline}/interrupt", status_code=status.HTTP_204_NO_CONTENT)
-async def interrupt(pipeline: str, request: Request) -> None:
+async def interrupt(pipeline: PipelineName, request: Request) -> None:
     await _ask(_notebooks(request).get(pipeline), "interrupt")
 
 
 @router.post("/{pipeline}/restart", status_code=status.HTTP_204_NO_CONTENT)
-async def restart(pipeline: str, request: Request) -> None:
+async def restart(pipeline: PipelineName, request: Request) -> None:
     await run_in_threadpool(_notebooks(request).get(pipeline).restart)
 
 
 @router.get("/{pipeline}/blocks/{block}/output")
-async def output_page(pipeline: str, block: str, name: str, request: Request,
-                      offset: int = 0, limit: int = 50) -> dict[str, Any]:
+async def output_page(pipeline: PipelineName, block: BlockName, name: OutputName,
+                      request: Request, offset: Offset = 0, limit: PageSize = 50,
+                      ) -> dict[str, Any]:
     page: dict[str, Any] = await _ask(_notebooks(request).get(pipeline), "page", block=block,
-                                      name=name, offset=max(0, offset),
-                                      limit=min(max(1, limit), 1000))
+                                      name=name, offset=offset, limit=limit)
     return page
 
 
-@events.websocket("/{pipeline}/ws")
-async def stream(websocket: WebSocket, pipeline: str) -> None:
-    if not allowed(websocket):
-        await websocket.close(code=4401, reason="a valid token is required")
-        return
+@router.websocket("/{pipeline}/ws")
+async def stream(websocket: WebSocket, pipeline: PipelineName) -> None:
+    """The notebook's events; the guard checked its origin and token (`?token=` here)."""
     await websocket.accept()
     # A page closed or reloaded, or the worker ended or hangs: the socket just ends (the
     # page reconnects and shows the worker's state); nothing for the server's log.

@@ -16,6 +16,7 @@ from cairn.project import editing, rename
 from cairn.project.config import Project
 from cairn.project.pipeline import Pipeline
 from cairn.server.history import run_json
+from cairn.server.params import BlockName, BodyName, NameList, PipelineName, ProjectPath
 
 router = APIRouter(prefix="/api")
 
@@ -70,7 +71,7 @@ def get_project(request: Request) -> dict[str, Any]:
 
 
 @router.get("/pipelines/{pipeline}")
-def get_pipeline(pipeline: str, request: Request) -> dict[str, Any]:
+def get_pipeline(pipeline: PipelineName, request: Request) -> dict[str, Any]:
     project = project_of(request)
     loaded, graph = service.plan(project, pipeline)
     blocks = [asdict(editing.read_block(project, pipeline, b)) for b in graph.order]
@@ -78,7 +79,7 @@ def get_pipeline(pipeline: str, request: Request) -> dict[str, Any]:
 
 
 class NewPipeline(BaseModel):
-    name: str
+    name: BodyName
 
 
 @router.post("/pipelines", status_code=status.HTTP_201_CREATED)
@@ -89,11 +90,11 @@ def create_pipeline(body: NewPipeline, request: Request) -> dict[str, Any]:
 
 
 class Order(BaseModel):
-    blocks: list[str]
+    blocks: NameList
 
 
 @router.put("/pipelines/{pipeline}/order")
-def reorder_blocks(pipeline: str, body: Order, request: Request) -> dict[str, Any]:
+def reorder_blocks(pipeline: PipelineName, body: Order, request: Request) -> dict[str, Any]:
     """Write the notebook's order of the cards as the `blocks:` list of pipeline.yaml."""
     editing.reorder_blocks(project_of(request), pipeline, body.blocks)
     return get_pipeline(pipeline, request)
@@ -104,19 +105,19 @@ class Sources(BaseModel):
 
 
 @router.post("/pipelines/{pipeline}/analyze")
-def analyze(pipeline: str, body: Sources, request: Request) -> dict[str, Any]:
+def analyze(pipeline: PipelineName, body: Sources, request: Request) -> dict[str, Any]:
     project = project_of(request)
     loaded, graph = service.plan(project, pipeline, sources=body.sources)
     return graph_json(project, loaded, graph)
 
 
 class NewBlock(BaseModel):
-    name: str
+    name: BodyName
     language: Literal["python", "sql", "r"] = "python"
 
 
 @router.post("/pipelines/{pipeline}/blocks", status_code=status.HTTP_201_CREATED)
-def create_block(pipeline: str, body: NewBlock, request: Request) -> dict[str, Any]:
+def create_block(pipeline: PipelineName, body: NewBlock, request: Request) -> dict[str, Any]:
     return asdict(editing.create_block(project_of(request), pipeline, body.name, body.language))
 
 
@@ -126,7 +127,7 @@ class Save(BaseModel):
 
 
 @router.put("/pipelines/{pipeline}/blocks/{block}", response_model=None)
-def save_block(pipeline: str, block: str, body: Save,
+def save_block(pipeline: PipelineName, block: BlockName, body: Save,
                request: Request) -> dict[str, Any] | JSONResponse:
     try:
         saved = editing.save_block(project_of(request), pipeline, block, body.source,
@@ -139,33 +140,34 @@ def save_block(pipeline: str, block: str, body: Save,
 
 
 class Rename(BaseModel):
-    name: str
+    name: BodyName
     # Rewrite the blocks that read the old name to read the new one.
     update_readers: bool = False
 
 
 @router.post("/pipelines/{pipeline}/blocks/{block}/rename")
-def rename_block(pipeline: str, block: str, body: Rename, request: Request) -> dict[str, Any]:
+def rename_block(pipeline: PipelineName, block: BlockName, body: Rename,
+                 request: Request) -> dict[str, Any]:
     renamed = rename.rename_block(project_of(request), pipeline, block, body.name,
                                   body.update_readers)
     return {**asdict(renamed.block), "readers": [asdict(r) for r in renamed.readers]}
 
 
 @router.get("/pipelines/{pipeline}/blocks/{block}/readers")
-def block_readers(pipeline: str, block: str, request: Request) -> dict[str, Any]:
+def block_readers(pipeline: PipelineName, block: BlockName, request: Request) -> dict[str, Any]:
     """The blocks a rename would leave reading a name nothing defines."""
     readers = rename.readers_of(project_of(request), pipeline, block)
     return {"readers": [asdict(r) for r in readers]}
 
 
 @router.delete("/pipelines/{pipeline}/blocks/{block}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_block(pipeline: str, block: str, request: Request) -> Response:
+def delete_block(pipeline: PipelineName, block: BlockName, request: Request) -> Response:
     editing.delete_block(project_of(request), pipeline, block)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/files")
-def read_file(path: str, request: Request) -> dict[str, str]:
+def read_file(path: ProjectPath, request: Request) -> dict[str, str]:
     try:
         target = editing.project_file(project_of(request), path)
     except PermissionError as error:

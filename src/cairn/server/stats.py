@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from cairn import service
 from cairn.monitor import log_search, stats
 from cairn.project.config import Project
+from cairn.server.params import BlockFilter, PipelineName, RunId, SearchText
 
 router = APIRouter(prefix="/api")
 
@@ -49,7 +50,7 @@ def all_stats(request: Request, days: Days = 7) -> dict[str, Any]:
 
 
 @router.get("/pipelines/{pipeline}/stats")
-def pipeline_stats(pipeline: str, request: Request, days: Days = 30) -> dict[str, Any]:
+def pipeline_stats(pipeline: PipelineName, request: Request, days: Days = 30) -> dict[str, Any]:
     """A pipeline's health, its runs in the window, failures per day and per-block figures."""
     project = _project(request)
     metadata = service.open_metadata(project)
@@ -61,7 +62,7 @@ def pipeline_stats(pipeline: str, request: Request, days: Days = 30) -> dict[str
 
 
 @router.get("/runs/{run_id}/timeline")
-def run_timeline(run_id: str, request: Request) -> dict[str, Any]:
+def run_timeline(run_id: RunId, request: Request) -> dict[str, Any]:
     """A run and each block attempt in it: queued, started and ended times, metrics."""
     metadata = service.open_metadata(_project(request))
     try:
@@ -72,8 +73,8 @@ def run_timeline(run_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.get("/runs/{run_id}/logs")
-def search_logs(run_id: str, request: Request, block: str | None = None,
-                q: str = "") -> dict[str, Any]:
+def search_logs(run_id: RunId, request: Request, block: BlockFilter = None,
+                q: SearchText = "") -> dict[str, Any]:
     """The lines of the run's logs (or of one block's) holding `q`, with line numbers."""
     project = _project(request)
     metadata = service.open_metadata(project)

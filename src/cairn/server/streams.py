@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from cairn.project.config import Project
+from cairn.server.params import PipelineName
 from cairn.stream import manage
 from cairn.stream.manage import StreamView
 
@@ -32,17 +33,17 @@ def list_streams(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/{pipeline}")
-def get_stream(pipeline: str, request: Request) -> dict[str, Any]:
+def get_stream(pipeline: PipelineName, request: Request) -> dict[str, Any]:
     return _plain(manage.get_stream(_project(request), pipeline))
 
 
 @router.post("/{pipeline}/start")
-def start_stream(pipeline: str, request: Request) -> dict[str, Any]:
+def start_stream(pipeline: PipelineName, request: Request) -> dict[str, Any]:
     """Ask for the stream to run; the scheduler starts it within a second."""
     return _plain(manage.start_stream(_project(request), pipeline))
 
 
 @router.post("/{pipeline}/stop")
-def stop_stream(pipeline: str, request: Request) -> dict[str, Any]:
+def stop_stream(pipeline: PipelineName, request: Request) -> dict[str, Any]:
     """Stop the stream and wait for its process to end (at most about 15 s)."""
     return _plain(manage.stop_stream(_project(request), pipeline))

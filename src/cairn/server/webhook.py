@@ -2,19 +2,21 @@
 
 An event is answered 202 only once it is on disk, so it is never lost, whether or not the
 stream runs; the stream's webhook source reads the inbox. Callers present the source's own
-token (`options.token` or `options.token_env`), not the server's.
+token (`options.token` or `options.token_env`), not the server's; an empty token refuses
+every call. It may come as `?token=` too, unlike the server's: many senders can only be
+given a URL.
 """
 
 from __future__ import annotations
 
-import hmac
-
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 
+from cairn.errors import CairnError
 from cairn.project.config import Project
 from cairn.project.pipeline import PIPELINE_FILE, PipelineSettings
 from cairn.project.yaml_file import validate
+from cairn.server.auth import token_matches
 from cairn.stream import inbox
 from cairn.stream.webhook import WebhookOptions, webhook_options
 
@@ -35,25 +37,29 @@ async def post_events(pipeline: str, request: Request) -> dict[str, int]:
 
 
 def _options(project: Project, pipeline: str) -> WebhookOptions:
-    settings_file = project.pipeline_dir(pipeline) / PIPELINE_FILE  # unknown pipeline: 404
-    settings = validate(PipelineSettings, settings_file) if settings_file.is_file() else None
-    if settings is None or settings.source is None or settings.source.kind != "webhook":
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"pipeline {pipeline} is not a streaming pipeline with a webhook "
-                            "source")
-    return webhook_options(settings.source)
+    """The pipeline's webhook options; a caller who may not have the token yet learns only
+    that there is no webhook here, not why (no such pipeline, a broken pipeline.yaml)."""
+    try:
+        settings_file = project.pipeline_dir(pipeline) / PIPELINE_FILE
+        settings = validate(PipelineSettings, settings_file) if settings_file.is_file() else None
+        if settings is not None and settings.source is not None and (
+                settings.source.kind == "webhook"):
+            return webhook_options(settings.source)
+    except CairnError:
+        pass
+    raise HTTPException(status.HTTP_404_NOT_FOUND,
+                        "there is no streaming pipeline with a webhook source at this address")
 
 
 def _check_token(request: Request, options: WebhookOptions) -> None:
     expected = options.expected()
-    if expected is None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"the server has no environment variable {options.token_env} "
-                            "holding this webhook's token")
+    if not expected:  # an empty token is a mistake, never an open door
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this webhook's token is not set or "
+                            "empty on the server, so it accepts no calls")
     authorization = request.headers.get("authorization", "")
     presented = (authorization[7:] if authorization.lower().startswith("bearer ")
                  else request.query_params.get("token", ""))
-    if not hmac.compare_digest(expected.encode(), presented.encode()):
+    if not token_matches(expected, presented):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this webhook needs its token",
                             headers={"WWW-Authenticate": "Bearer"})
 
