@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from support import ProjectFolder, Server
+from support import CLI, ProjectFolder, Server, free_port
 from websockets.sync.client import connect
 
 TOKEN = "s3cret-token"
@@ -207,3 +207,11 @@ def test_odd_input_is_refused_with_a_4xx(shared_server: Server, method: str, pat
     assert [path.name for path in (shared_server.root / "pipelines").iterdir()] == ["p"]
     assert [path.name for path in (shared_server.root / "pipelines" / "p").iterdir()
             ] == ["numbers.py"]
+
+
+def test_any_host_name_needs_a_token(project: ProjectFolder, cli: type[CLI],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CAIRN_TOKEN", raising=False)
+    refused = cli.run("serve", "--allow-host", "*", "--port", str(free_port()),
+                      cwd=project.root, timeout=30)
+    assert refused.returncode == 2 and "needs a token" in refused.stderr
