@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.core import NotSet
 from support import ProjectFolder, Server
 
 TOKEN = "fuzz-token"
-EXAMPLES = 25  # per operation and mode: about 1,800 requests, 20-60 s on two cores
+EXAMPLES = 15  # per operation and mode: about 1,100 requests, under a minute on two cores
 # A pipeline whose blocks are real; the generator rarely hits its name, and then the
 # notebook and run calls start real workers and runs.
 PIPELINE = "sales_daily_fuzz"
@@ -51,7 +51,7 @@ def test_no_server_errors_anywhere(server: Server) -> None:
         operation = result.ok()
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
             _explore(operation.as_strategy(generation_mode=mode), call)
-    assert calls > 1000
+    assert calls > 800  # every operation was reached
     assert errors == [], f"{len(errors)} server errors in {calls} requests:\n" + "\n".join(
         errors[:40])
 
@@ -60,6 +60,8 @@ def _explore(strategy: Any, call: Any) -> None:
     """`call` on a bounded, repeatable sample of `strategy`'s cases."""
 
     @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
+              # errors are collected, not raised: nothing to shrink or explain
+              phases=[Phase.explicit, Phase.generate],
               suppress_health_check=list(HealthCheck))
     @given(strategy)
     def explore(case: Any) -> None:
