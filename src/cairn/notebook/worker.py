@@ -77,6 +77,8 @@ class Notebook:
         self.state: dict[str, dict[str, Any]] = {}
         self.version: dict[str, int] = {}  # bumped on each successful run of a block
         self.ran_with: dict[str, tuple[str, dict[str, int | None]]] = {}  # hash, inputs
+        # The current run's blocks' file hashes, and its graph.
+        self.running_with: tuple[dict[BlockName, str], Graph | None] = ({}, None)
         self.runner: Runner | None = None
         self.job: threading.Thread | None = None
         self.sample: dict[str, Any] | None = None  # a stream's variables with its sample
@@ -194,7 +196,8 @@ class Notebook:
         else:
             selected = [self._check_item(pipeline, block, item)]
             units = [f"{block}[{item}]"]
-        hashes = {b: _hash(pipeline.blocks[b].file) for b in selected}
+        # What each block runs with, noted as it succeeds (see `block_finished`).
+        self.running_with = ({b: _hash(pipeline.blocks[b].file) for b in selected}, graph)
         for name in selected:
             self._block_state(name).update(status="queued")
         for unit in [u for u in self.state if u.startswith(tuple(units))]:
@@ -216,10 +219,6 @@ class Notebook:
                 # DuckDB lets one process hold a database file: let `cairn run` have it.
                 self.databases.close()
                 forget_changed_modules(self.project.root)  # notes the modules it imported
-            for name in selected:
-                if self.state[name]["status"] == "success":
-                    inputs = {str(u): self.version.get(u) for u in graph.upstream[name]}
-                    self.ran_with[name] = (hashes[name], inputs)
             self.send({"type": "state", "state": self.snapshot()})
 
         self.job = threading.Thread(target=work, name="cairn-notebook-run", daemon=True)
@@ -295,6 +294,10 @@ class Notebook:
         self._ended(block)
         if outcome.status == "success":
             self.version[block] = self.version.get(block, 0) + 1
+            hashes, graph = self.running_with
+            if graph is not None and block in hashes:  # a block, not an item: fresh now
+                self.ran_with[block] = (hashes[block], {
+                    str(u): self.version.get(u) for u in graph.upstream[block]})
             outputs = outcome.outputs
             collected = self.runner.values.get(block) if self.runner else None
             if isinstance(collected, StoredOutputs):  # a mapped block: read its lists
