@@ -126,3 +126,17 @@ def test_the_notebook_runs_an_isolated_block_in_its_own_process(project: Project
     assert {name: blocks[name]["status"] for name in "abc"} == dict.fromkeys("abc", "success")
     assert notebook.runner.values["b"]["b"][1] != os.getpid()
     assert notebook.runner.values["c"]["c"] == 20
+
+
+def test_values_of_the_projects_own_classes_cross_to_and_from_an_isolated_block(
+        project: ProjectFolder, cli: type[CLI]) -> None:
+    (project.root / "shapes.py").write_text(
+        "from dataclasses import dataclass\n\n@dataclass\nclass Box:\n    size: int\n")
+    project.pipeline("p", {
+        "box.py": "from shapes import Box\nbox = Box(2)\n",
+        "bigger.py": "from shapes import Box\nbigger = Box(box.size * 10)\n",
+        "report.py": "report = bigger.size\n",
+    }, "defaults:\n  isolation: process\nblocks:\n  - {name: report, isolation: thread}\n")
+    result = cli.run("run", "p", cwd=project.root / "pipelines" / "p")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert service.read_output(project.load(), "p", "report") == {"report": 20}

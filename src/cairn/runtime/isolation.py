@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import json
 import logging
 import os
 import pickle
@@ -24,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from cairn.blocks.project_code import project_root_of, use_project_code
 from cairn.blocks.spec import BlockSpec
 from cairn.errors import BlockError
 from cairn.runtime.capture import log_line
@@ -44,10 +46,15 @@ def _kill_live() -> None:
 def run_isolated(spec: BlockSpec, inputs: Mapping[str, Any],
                  context: RunContext) -> dict[str, Any]:
     """Run the block in a new Python process; its outputs, as `run_python` returns them."""
+    root = project_root_of(spec.file)
+    if root is not None:  # its outputs may be of the project's classes, unpickled here
+        use_project_code(root)
     with tempfile.TemporaryDirectory(prefix="cairn-block-") as work:
         folder = Path(work)
+        # Apart from the request: the child needs the path to unpickle the inputs.
+        (folder / "sys_path.json").write_text(json.dumps(sys.path))
         request = {
-            "spec": spec, "inputs": dict(inputs), "sys_path": list(sys.path),
+            "spec": spec, "inputs": dict(inputs),
             "context": {"run_id": context.run_id, "pipeline": context.pipeline,
                         "block": context.block, "execution_date": context.execution_date,
                         "variables": context.variables, "attempt": context.attempt},
@@ -144,8 +151,8 @@ def _child(work: Path) -> None:
     from cairn.blocks.python_run import run_python
     from cairn.runtime.failure import Failure, describe_failure
 
+    sys.path[:] = json.loads((work / "sys_path.json").read_text())
     request = pickle.loads((work / "request.pickle").read_bytes())
-    sys.path[:] = request["sys_path"]
     handler = _MarkedLogHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
