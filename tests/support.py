@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -83,6 +84,30 @@ def wait_until(condition: Callable[[], bool], what: str = "", timeout: float = 3
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what or condition}"
         time.sleep(0.05)
+
+
+def waiting_block(started: Path, release: Path, defines: str) -> str:
+    """A Python block's source: it marks `started`, waits for `release`, then runs the line
+    `defines`, so a test can act while the block is running."""
+    return f"""
+        import time
+        from pathlib import Path
+        Path({str(started)!r}).touch()
+        while not Path({str(release)!r}).exists():
+            time.sleep(0.05)
+        {defines}
+    """
+
+
+def kill_run_mid_block(root: Path, started: Path) -> None:
+    """Start `cairn run p` in project `root` and SIGKILL it once `started` exists."""
+    process = subprocess.Popen([sys.executable, "-m", "cairn", "run", "p"], cwd=root,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(started.exists, f"{started} to appear", timeout=60)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def stream_pids(root: Path) -> list[int]:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support import CLI, ProjectFolder, wait_until
+from support import CLI, ProjectFolder, wait_until, waiting_block
 
 from cairn.project.conditions import gate
 from cairn.store.metadata import MetadataStore
@@ -19,14 +19,7 @@ def test_sigint_cancels_the_run_and_its_running_block(project: ProjectFolder, cl
     started, release = tmp_path / "started", tmp_path / "release"
     project.pipeline("p", {
         "first.py": "first = 1\n",
-        "slow.py": f"""
-            import time
-            from pathlib import Path
-            Path({str(started)!r}).touch()
-            while not Path({str(release)!r}).exists():
-                time.sleep(0.05)
-            slow = first + 1
-        """,
+        "slow.py": waiting_block(started, release, "slow = first + 1"),
         "last.py": "last = slow + 1\n",
     })
     process = subprocess.Popen([sys.executable, "-m", "cairn", "run", "p"], cwd=project.root,

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from support import CLI, ProjectFolder
+from support import CLI, ProjectFolder, kill_run_mid_block, waiting_block
 
 from cairn.store.metadata import MetadataStore
-
-
-def wait_for(path: Path, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.05)
 
 
 def test_resume_after_sigkill(project: ProjectFolder, cli: type[CLI], tmp_path: Path) -> None:
@@ -30,24 +18,10 @@ def test_resume_after_sigkill(project: ProjectFolder, cli: type[CLI], tmp_path: 
                 _f.write("x")
             first = 1
         """,
-        "slow.py": f"""
-            import time
-            from pathlib import Path
-            Path({str(started)!r}).touch()
-            while not Path({str(release)!r}).exists():
-                time.sleep(0.05)
-            slow = first + 1
-        """,
+        "slow.py": waiting_block(started, release, "slow = first + 1"),
         "last.py": "last = slow + 1\n",
     })
-    process = subprocess.Popen([sys.executable, "-m", "cairn", "run", "p"], cwd=project.root,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(started)
-    finally:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-    assert process.returncode == -signal.SIGKILL
+    kill_run_mid_block(project.root, started)
 
     listed = cli.run("runs", "p", cwd=project.root, check=True).stdout
     assert "failed" in listed
@@ -87,27 +61,14 @@ def test_resume_keeps_a_false_condition(project: ProjectFolder, cli: type[CLI],
             Path({str(ran)!r}).touch()
             child = gate
         """,
-        "slow.py": f"""
-            import time
-            from pathlib import Path
-            Path({str(started)!r}).touch()
-            while not Path({str(release)!r}).exists():
-                time.sleep(0.05)
-            slow = 1
-        """,
+        "slow.py": waiting_block(started, release, "slow = 1"),
     }, """
         blocks:
           - {name: gate, condition: true}
           - {name: child, upstream: [gate]}
           - slow
     """)
-    process = subprocess.Popen([sys.executable, "-m", "cairn", "run", "p"], cwd=project.root,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(started)
-    finally:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+    kill_run_mid_block(project.root, started)
     release.touch()
     resumed = cli.run("run", "p", "--resume", cwd=project.root)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
