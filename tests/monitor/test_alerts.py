@@ -6,17 +6,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 from email.message import Message
 from pathlib import Path
 from typing import Any
 
 from alert_receivers import HTTPReceiver, SMTPReceiver
-from support import ProjectFolder, RecordingObserver, cairn, free_port, wait_until
+from support import (
+    ProjectFolder,
+    RecordingObserver,
+    cairn,
+    free_port,
+    kill_run_mid_block,
+    waiting_block,
+)
 
 from cairn.ids import RunId
 from cairn.monitor.delivery import deliver_pending
@@ -298,21 +301,9 @@ def test_a_killed_run_is_failed_naming_its_running_block_and_alerted_once(
     configure(project, hook_alerts(http, "- channels: [hook]"))
     project.pipeline("p", {
         "quick.py": "quick = 1\n",
-        "slow.py": f"""
-            import time
-            from pathlib import Path
-            Path({str(started)!r}).touch()
-            time.sleep(600)
-            slow = quick
-        """,
+        "slow.py": waiting_block(started, tmp_path / "never", "slow = quick"),
     })
-    process = subprocess.Popen([sys.executable, "-m", "cairn", "run", "p"], cwd=project.root,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(started.exists, "the slow block to start", timeout=60)
-    finally:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+    kill_run_mid_block(project.root, started)
     listed = cairn("runs", "p", cwd=project.root, check=True).stdout  # notices the dead run
     assert "failed" in listed
     [request] = http.wait_for("/hook")
