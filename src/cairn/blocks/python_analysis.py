@@ -38,22 +38,27 @@ class _Scope:
     # Every `Name` node of the scope, loaded or bound: where a rename edits the text.
     names: list[ast.Name] = field(default_factory=list)
 
-    def resolves_globally(self, name: str) -> bool:
-        """Whether a load of `name` in this scope reaches the module namespace."""
+    def binding(self, name: str) -> _Scope | None:
+        """The scope whose binding a load of `name` in this scope refers to; None for the
+        module namespace (the block's own names or its inputs)."""
         if self.kind == "module" or name in self.declared_global:
-            return True
-        if name in self.bound or name in self.declared_nonlocal:
-            return False
+            return None
+        if name in self.bound and name not in self.declared_nonlocal:
+            return self
         scope = self.parent
         while scope is not None and scope.kind != "module":
             # A class body is not visible from the functions nested in it.
             if scope.kind != "class":
                 if name in scope.declared_global:
-                    return True
+                    return None
                 if name in scope.bound:
-                    return False
+                    return scope
             scope = scope.parent
-        return True
+        return None
+
+    def resolves_globally(self, name: str) -> bool:
+        """Whether a load of `name` in this scope reaches the module namespace."""
+        return name not in self.declared_nonlocal and self.binding(name) is None
 
 
 class _ScopeBuilder(ast.NodeVisitor):

@@ -30,24 +30,6 @@ def _apply(source: str, edits: list[Edit]) -> str:
     return data.decode("utf-8")
 
 
-def _binding_scope(scope: _Scope, name: str) -> _Scope | None:
-    """The scope whose binding a use of `name` in `scope` refers to; None for the module's
-    (or the block's inputs)."""
-    if scope.kind == "module" or name in scope.declared_global:
-        return None
-    if name in scope.bound and name not in scope.declared_nonlocal:
-        return scope
-    parent = scope.parent
-    while parent is not None and parent.kind != "module":
-        if parent.kind != "class":  # a class body is not visible from what it nests
-            if name in parent.declared_global:
-                return None
-            if name in parent.bound:
-                return parent
-        parent = parent.parent
-    return None
-
-
 def rename_python_input(source: str, filename: str, old: str, new: str) -> str:
     """`source` with the block's input `old` read as `new`."""
     tree = parse_python(source, filename)
@@ -72,7 +54,7 @@ def rename_python_input(source: str, filename: str, old: str, new: str) -> str:
                                                          *args.kwonlyargs] if a.arg == old]
     for scope in builder.scopes:
         for node in scope.names:
-            if node.id == old and _binding_scope(scope, old) is target:
+            if node.id == old and scope.binding(old) is target:
                 positions.append((node.lineno, node.col_offset))
     encoded = old.encode("utf-8")
     edits: list[Edit] = []
