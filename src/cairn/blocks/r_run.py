@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import atexit
-import codecs
 import json
 import logging
-import os
-import selectors
 import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from cairn.blocks.r_analysis import rscript
 from cairn.blocks.r_exchange import read_table, write_table
 from cairn.blocks.spec import BlockSpec
 from cairn.errors import BlockError, CairnError
+from cairn.runtime.capture import copy_child_output
 from cairn.runtime.context import RunContext
 from cairn.runtime.values import table_kind
 
@@ -54,55 +52,13 @@ def _describe_inputs(inputs: Mapping[str, Any], folder: Path) -> dict[str, Any]:
     return described
 
 
-class _Stderr:
-    """R's stderr, line by line: `message()` lines to the log as information, the others to
-    the block's stderr."""
-
-    def __init__(self) -> None:
-        self.partial = ""
-
-    def write(self, text: str) -> None:
-        *lines, self.partial = (self.partial + text).split("\n")
-        for line in lines:
-            self._line(line)
-
-    def _line(self, line: str) -> None:
-        if line.startswith(_MESSAGE_MARK):
-            _messages.info("%s", line.removeprefix(_MESSAGE_MARK))
-        else:
-            sys.stderr.write(line + "\n")
-
-    def close(self) -> None:
-        if self.partial:
-            self._line(self.partial)
-        self.partial = ""
-
-
-def _stream(process: subprocess.Popen[bytes]) -> None:
-    """Copy the process's stdout and stderr, as it comes, to this block's logs (which make
-    lines of it)."""
-    assert process.stdout is not None and process.stderr is not None
-    stderr = _Stderr()
-    targets: dict[IO[bytes], tuple[Any, codecs.IncrementalDecoder]] = {
-        pipe: (target, codecs.getincrementaldecoder("utf-8")("replace"))
-        for pipe, target in ((process.stdout, sys.stdout), (process.stderr, stderr))}
-    with selectors.DefaultSelector() as selector:
-        for stream in targets:
-            selector.register(stream, selectors.EVENT_READ)
-        while selector.get_map():
-            # Wake up now and then: the runner stops a block (timeout, Ctrl-C) by raising an
-            # exception in its thread, which lands between Python instructions, never inside
-            # a select() that waits for a silent R. For the same reason a read takes what the
-            # pipe holds and never waits for the end of a line.
-            for key, _ in selector.select(timeout=0.1):
-                pipe: IO[bytes] = key.fileobj  # type: ignore[assignment]
-                target, decoder = targets[pipe]
-                chunk = os.read(pipe.fileno(), 1 << 16)
-                if chunk:
-                    target.write(decoder.decode(chunk))
-                else:
-                    selector.unregister(pipe)
-    stderr.close()
+def _stderr_line(line: str) -> None:
+    """R's stderr: `message()` lines to the log as information, the others to the block's
+    stderr."""
+    if line.startswith(_MESSAGE_MARK):
+        _messages.info("%s", line.removeprefix(_MESSAGE_MARK))
+    else:
+        sys.stderr.write(line + "\n")
 
 
 def _outputs(folder: Path) -> dict[str, Any]:
@@ -146,7 +102,7 @@ def run_r(spec: BlockSpec, inputs: Mapping[str, Any], context: RunContext) -> di
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
             _LIVE.add(process)
             try:
-                _stream(process)
+                copy_child_output(process, _stderr_line)
             finally:
                 if process.poll() is None:  # interrupted (timeout): do not leave R running
                     process.kill()

@@ -6,12 +6,16 @@ thread writes to the sink of the block that thread runs; other threads write as 
 
 from __future__ import annotations
 
+import codecs
 import logging
+import os
+import selectors
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import IO, TextIO
 
 LineSink = Callable[[str, str], None]  # (stream, text)
 _current = threading.local()
@@ -91,3 +95,37 @@ def log_line(text: str) -> None:
         sink("log", text + "\n")
     else:
         sys.stderr.write(text + "\n")
+
+
+def copy_child_output(process: subprocess.Popen[bytes],
+                      stderr_line: Callable[[str], None]) -> None:
+    """Copy a block's child process (R, an isolated block) to this thread's block until
+    both pipes close: stdout as it comes (the block's log makes lines of it), stderr line by
+    line through `stderr_line`, which tells the child's marked lines from plain ones."""
+    assert process.stdout is not None and process.stderr is not None
+    decoders = {pipe: codecs.getincrementaldecoder("utf-8")("replace")
+                for pipe in (process.stdout, process.stderr)}
+    partial = ""  # of stderr: the rest of its last line
+    with selectors.DefaultSelector() as selector:
+        for each in decoders:
+            selector.register(each, selectors.EVENT_READ)
+        while selector.get_map():
+            # Wake up now and then: the runner stops a block (timeout, Ctrl-C) by raising an
+            # exception in its thread, which lands between Python instructions, never inside
+            # a select() that waits for a silent child. For the same reason a read takes
+            # what the pipe holds and never waits for the end of a line.
+            for key, _ in selector.select(timeout=0.1):
+                pipe: IO[bytes] = key.fileobj  # type: ignore[assignment]
+                chunk = os.read(pipe.fileno(), 1 << 16)
+                if not chunk:
+                    selector.unregister(pipe)
+                    continue
+                text = decoders[pipe].decode(chunk)
+                if pipe is process.stdout:
+                    sys.stdout.write(text)
+                    continue
+                *lines, partial = (partial + text).split("\n")
+                for line in lines:
+                    stderr_line(line)
+    if partial:
+        stderr_line(partial)

@@ -11,24 +11,21 @@ into the block's log as they come; its logging arrives as the block's log lines.
 from __future__ import annotations
 
 import atexit
-import codecs
 import json
 import logging
-import os
 import pickle
-import selectors
 import signal
 import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from cairn.blocks.project_code import project_root_of, use_project_code
 from cairn.blocks.spec import BlockSpec
 from cairn.errors import BlockError
-from cairn.runtime.capture import log_line
+from cairn.runtime.capture import copy_child_output, log_line
 from cairn.runtime.context import RunContext
 
 # Starts a line of the child's stderr that is a logging record, not printed text.
@@ -72,7 +69,7 @@ def run_isolated(spec: BlockSpec, inputs: Mapping[str, Any],
                               stdin=subprocess.DEVNULL) as process:
             _LIVE.add(process)
             try:
-                _stream(process)
+                copy_child_output(process, _stderr_line)
             finally:
                 if process.poll() is None:  # timed out or cancelled: stop it with the block
                     process.kill()
@@ -104,38 +101,12 @@ def _death(status: int) -> str:
             "(os._exit, or a library ending the interpreter)")
 
 
-def _stream(process: subprocess.Popen[bytes]) -> None:
-    """Copy the child's stdout and stderr to this thread's block as they come; marked
-    stderr lines are its logging records."""
-    assert process.stdout is not None and process.stderr is not None
-    partial = {process.stdout: "", process.stderr: ""}
-    decoders = {pipe: codecs.getincrementaldecoder("utf-8")("replace") for pipe in partial}
-
-    def emit(pipe: IO[bytes], line: str) -> None:
-        if pipe is process.stdout:
-            sys.stdout.write(line + "\n")
-        elif line.startswith(_LOG_MARK):
-            log_line(line.removeprefix(_LOG_MARK))
-        else:
-            sys.stderr.write(line + "\n")
-
-    with selectors.DefaultSelector() as selector:
-        for pipe in partial:
-            selector.register(pipe, selectors.EVENT_READ)
-        while selector.get_map():
-            # Short waits: a timeout or Ctrl-C reaches this thread between instructions.
-            for key, _ in selector.select(timeout=0.1):
-                source: IO[bytes] = key.fileobj  # type: ignore[assignment]
-                chunk = os.read(source.fileno(), 1 << 16)
-                if not chunk:
-                    selector.unregister(source)
-                    if partial[source]:
-                        emit(source, partial[source])
-                    continue
-                *lines, partial[source] = (partial[source] + decoders[source].decode(chunk)
-                                           ).split("\n")
-                for line in lines:
-                    emit(source, line)
+def _stderr_line(line: str) -> None:
+    """The child's stderr: its marked lines are logging records, the rest is stderr."""
+    if line.startswith(_LOG_MARK):
+        log_line(line.removeprefix(_LOG_MARK))
+    else:
+        sys.stderr.write(line + "\n")
 
 
 class _MarkedLogHandler(logging.Handler):
