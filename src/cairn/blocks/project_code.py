@@ -4,6 +4,7 @@ root), importable from blocks without PYTHONPATH, and fresh in a long-lived note
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 from pathlib import Path
@@ -35,12 +36,14 @@ def forget_changed_modules(root: Path) -> list[str]:
     of their top-level package, whose attributes name them), so that the next `import` in
     a block reads them again; return their names. The notebook calls it around each run:
     its worker process lives on, and Python imports a module once."""
-    base = root.resolve()
+    base = str(root.resolve()) + os.sep
     with _lock:
         mine: dict[str, float] = {}
         for name, module in list(sys.modules.items()):
             filename = getattr(module, "__file__", None)
-            if filename and Path(filename).resolve().is_relative_to(base):
+            # A prefix test: resolving every loaded module's path costs ~25 ms a run. The
+            # project's modules are found through its resolved root (`use_project_code`).
+            if filename and filename.startswith(base):
                 try:
                     mine[name] = Path(filename).stat().st_mtime
                 except FileNotFoundError:
